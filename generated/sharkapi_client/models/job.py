@@ -33,6 +33,9 @@ class Job:
                 sends its token there only if it has the API's own scheme, host and
                 port.
             created_at (datetime.datetime): ISO 8601 time the job was created (vendor).
+                **ASSUMED:** RFC 3339 narrowed to what Python's `datetime.fromisoformat`
+                reads without loss: upper-case `T` and `Z`, at most 6 fractional digits,
+                no leap second, no year 0000 (the `pattern`).
     """
 
     job_id: str

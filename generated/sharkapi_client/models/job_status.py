@@ -33,12 +33,18 @@ class JobStatus:
                 a status added later (treat as not finished).
             mode (Mode): Generation mode (vendor): `1k` is 1024×1024 at $0.01, `2k` is 2048×2048 at
                 $0.02.
-            created_at (datetime.datetime):
+            created_at (datetime.datetime): Time the job was created.
+                **ASSUMED:** RFC 3339 narrowed to what Python's `datetime.fromisoformat`
+                reads without loss: upper-case `T` and `Z`, at most 6 fractional digits,
+                no leap second, no year 0000 (the `pattern`).
             estimated_cost (str): An amount in US dollars, such as `"$0.02"` (vendor's format).
                 **ASSUMED:** always `$` then a decimal number; parse it as a decimal,
                 never as a float.
             poll_url (str):
             updated_at (datetime.datetime | None | Unset): Time of the last status change, null before the first.
+                **ASSUMED:** RFC 3339 narrowed to what Python's `datetime.fromisoformat`
+                reads without loss: upper-case `T` and `Z`, at most 6 fractional digits,
+                no leap second, no year 0000 (the `pattern`).
             cost (None | str | Unset): The final cost once the job is finished: the charge for `complete`,
                 `"$0.00"` for `failed` and `moderated`; null before.
             image_url (None | str | Unset): The PNG, once `complete`. It may be on another host (a CDN) and may

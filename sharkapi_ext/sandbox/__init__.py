@@ -1,0 +1,121 @@
+"""A local, stateful SharkAPI server for tests and demos (the `sandbox` extra).
+
+It plays both endpoints of `openapi.yaml` (`POST /v1/generate`, `GET /v1/jobs/{job_id}`) with
+the spec's validation limits, bearer auth, wallets, a job lifecycle on a configurable clock,
+real PNG images and fault injection. It never imports the generated client or the rest of
+`sharkapi_ext`: it is an independent implementation, so a validation bug cannot hide in both.
+
+Quick start::
+
+    from sharkapi_ext.sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.1)) as sandbox:
+        ...  # talk to sandbox.base_url with "Authorization: Bearer " + sandbox.token
+
+In pytest, the `sharkapi_sandbox` fixture gives the same with fast timings.
+
+Tokens:
+    `sk_test_sandbox` is ready with `SandboxConfig.default_balance` ($100.00). Any other token
+    starting with `sk_test_` is accepted and gets a new wallet with the default balance
+    (turn off with `auto_create_tokens=False`); any other unknown token gets 401
+    `unauthorized`, a missing or malformed `Authorization` header 401, a revoked token 403
+    `forbidden`. `Sandbox.add_token` and `POST /_sandbox/tokens` set balances and revocation.
+
+Lifecycle:
+    A job is `queued` for `queued_seconds`, `processing` for `processing_seconds`, then
+    terminal. Status is computed from the clock when read; nothing runs in the background.
+    Prompt marker words (case-insensitive, anywhere in the prompt):
+
+    * `[fail]`: the job ends `failed` (error code `generation_failed`), cost `$0.00`.
+    * `[moderate]`: the job ends `moderated` (error code `content_moderated`), cost `$0.00`.
+    * `[blocked]`: `POST /v1/generate` answers 422 `moderation_rejected`; no job, no charge.
+
+Wallets:
+    Prices: `1k` $0.01, `2k` $0.02. A submission whose price exceeds the balance minus the
+    prices of that token's unfinished jobs gets 402 `insufficient_balance`. A job is charged
+    its price exactly once, when it completes; never when it fails or is moderated.
+
+Errors and ids:
+    Error bodies are `{"error": {"code", "message"}}`; 400 messages name the field and the
+    limit. Content-Type must be `application/json` (400 otherwise). An unknown job, or
+    another token's job, is 404 `not_found`; a job id that breaks the `JobId` pattern is 400
+    `invalid_request` (or 404 from the router when it contains `/`). Unknown paths are 404,
+    wrong methods 405 with `Allow`. Every response has an `X-Request-Id` header.
+
+Images:
+    `image_url` is `<image origin>/_sandbox/images/<job_id>.png`, served without auth and only
+    once the job is complete. The image origin differs from the API's (`localhost` against
+    `127.0.0.1`), so a client that sends its token to the image host shows up in
+    `Sandbox.requests()` (`has_authorization`). Images are deterministic PNGs of
+    1024x1024 (`1k`) or 2048x2048 (`2k`); with an input image, the source is scaled and
+    blended in by `image_strength` (1.0 keeps only the source).
+
+Faults (only on `/v1` endpoints, never on admin or image endpoints):
+    Random rates in `SandboxConfig` (changed at run time with `Sandbox.set_faults` or
+    `POST /_sandbox/faults`), or forced on one request by the header
+    `X-Sandbox-Fault: <name>[;retry-after=N][;seconds=N][, <name>...]` with names:
+
+    * `429`: 429 `rate_limited` with `Retry-After` (default `retry_after_seconds`).
+    * `503`: 503 `service_unavailable` with `Retry-After`.
+    * `503-no-retry-after`: 503 without `Retry-After` (clients then wait 30 s).
+    * `500`: an HTML 500 page.
+    * `502`: an HTML 502 page, as a proxy sends.
+    * `slow[;seconds=N]`: the answer is delayed (default `slow_seconds`).
+    * `drop-after-create`: on `POST /v1/generate`, the job IS created, then the response
+      headers and half the body are sent and the connection is closed. httpx raises
+      `httpx.RemoteProtocolError` (over HTTP: "peer closed connection without sending
+      complete message body"; in process, `DroppedConnection`, a subclass of it).
+    * `bad-schema`: success bodies carry `estimated_cost` as a number (breaks the schema).
+    * `wrong-status`: `POST /v1/generate` answers 200 instead of 202.
+
+    429 and 503 are answered before authentication and before any job is created, so a
+    client may safely retry them. 500 and 502 on `POST /v1/generate` replace the answer
+    AFTER the request was handled: a valid request has created its job (and it will be
+    charged when it completes), exactly as when a proxy fails after the upstream accepted
+    the work, so a client must not retry. On `GET /v1/jobs/{id}` they replace the answer.
+    `rate_limit_per_second` counts each token's `/v1` requests in a sliding one-second
+    window and answers 429 with `Retry-After` above it, before any job is created.
+
+Admin endpoints (not in `openapi.yaml`, no auth):
+    `GET /_sandbox/ledger`, `GET /_sandbox/submissions`, `GET /_sandbox/requests`,
+    `GET|POST /_sandbox/faults` (JSON object of `FAULT_RATE_FIELDS`),
+    `POST /_sandbox/tokens` (`{"token", "balance": "1.50", "revoked": false}`),
+    `GET /_sandbox/images/<job_id>.png`.
+"""
+
+from __future__ import annotations
+
+from ._app import create_app
+from ._config import FAULT_RATE_FIELDS, SandboxConfig
+from ._faults import FAULT_HEADER, FAULT_NAMES, DroppedConnection
+from ._server import DEFAULT_TOKEN, Sandbox, serve
+from ._state import (
+    MARKER_BLOCKED,
+    MARKER_FAIL,
+    MARKER_MODERATE,
+    PRICES,
+    Charge,
+    RequestRecord,
+    SandboxState,
+    Submission,
+)
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "FAULT_HEADER",
+    "FAULT_NAMES",
+    "FAULT_RATE_FIELDS",
+    "MARKER_BLOCKED",
+    "MARKER_FAIL",
+    "MARKER_MODERATE",
+    "PRICES",
+    "Charge",
+    "DroppedConnection",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxState",
+    "Submission",
+    "create_app",
+    "serve",
+]

@@ -1,0 +1,482 @@
+"""The sandbox's in-memory state: wallets, jobs, the ledger and the request log.
+
+A job's status is a pure function of the time elapsed since its creation, computed when it is
+read, so thousands of concurrent jobs cost no background task. The one side effect of time
+passing, charging the wallet when a job completes, happens in `SandboxState.settle_due`, under a
+lock and guarded by a per-job flag, so concurrent readers (the event loop and a test thread
+calling `ledger()`) can never charge a job twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import heapq
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from ._config import SandboxConfig
+
+__all__ = [
+    "MARKER_BLOCKED",
+    "MARKER_FAIL",
+    "MARKER_MODERATE",
+    "PRICES",
+    "TERMINAL_STATUSES",
+    "Charge",
+    "Job",
+    "RequestRecord",
+    "SandboxState",
+    "Submission",
+    "Wallet",
+    "account_label",
+    "format_money",
+    "format_time",
+]
+
+#: Prompt marker words (matched case-insensitively anywhere in the prompt).
+MARKER_FAIL: Final = "[fail]"
+MARKER_MODERATE: Final = "[moderate]"
+MARKER_BLOCKED: Final = "[blocked]"
+
+#: List price of each mode (the vendor's table).
+PRICES: Final[dict[str, Decimal]] = {"1k": Decimal("0.01"), "2k": Decimal("0.02")}
+
+TERMINAL_STATUSES: Final = frozenset({"complete", "failed", "moderated"})
+
+#: How many requests the log keeps: enough for any test, bounded for long benchmark runs.
+REQUEST_LOG_SIZE: Final = 200_000
+
+Outcome = Literal["complete", "failed", "moderated"]
+
+
+def format_money(amount: Decimal) -> str:
+    """Format an amount as the API's Money string, such as `"$0.02"`."""
+    return f"${amount.quantize(Decimal('0.01'))}"
+
+
+def format_time(moment: datetime) -> str:
+    """Format a UTC time as RFC 3339 with milliseconds and a `Z`."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def account_label(token: str) -> str:
+    """A stable account name for a token that does not reveal the token."""
+    return "acct_" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+@dataclass(slots=True)
+class Wallet:
+    """One token's account.
+
+    Attributes:
+        account: Token-free label, used in the ledger and the logs.
+        balance: What is left to spend.
+        revoked: A revoked token gets 403.
+        reserved: Prices of this account's jobs that have not reached a terminal status yet.
+    """
+
+    account: str
+    balance: Decimal
+    revoked: bool = False
+    reserved: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class Job:
+    """One generation job; its status is derived from the clock.
+
+    Attributes:
+        job_id: `job_` and 16 hex digits.
+        account: The owning wallet's label.
+        prompt: The prompt as submitted.
+        mode: `1k` or `2k`.
+        image: Decoded source image bytes, or None.
+        image_strength: Blend factor for `image` (0.5 when omitted), or None without image.
+        created_at: Wall-clock creation time (UTC).
+        created_mono: Monotonic creation time, for the lifecycle.
+        queued_seconds: Time spent queued.
+        processing_seconds: Time spent processing.
+        outcome: The terminal status it will reach.
+        price: The mode's price, reserved until terminal and charged if complete.
+        settled: Whether the terminal status has been accounted for (charge or release).
+    """
+
+    job_id: str
+    account: str
+    prompt: str
+    mode: str
+    image: bytes | None
+    image_strength: float | None
+    created_at: datetime
+    created_mono: float
+    queued_seconds: float
+    processing_seconds: float
+    outcome: Outcome
+    price: Decimal
+    settled: bool = False
+
+    @property
+    def done_mono(self) -> float:
+        """Monotonic time at which the job reaches its terminal status."""
+        return self.created_mono + self.queued_seconds + self.processing_seconds
+
+    def status_at(self, now: float) -> str:
+        """The job's status at monotonic time `now`."""
+        elapsed = now - self.created_mono
+        if elapsed < self.queued_seconds:
+            return "queued"
+        if elapsed < self.queued_seconds + self.processing_seconds:
+            return "processing"
+        return self.outcome
+
+    def updated_at(self, status: str) -> datetime | None:
+        """Time of the last status change for `status`, None while still queued."""
+        if status == "queued":
+            return None
+        if status == "processing":
+            return self.created_at + timedelta(seconds=self.queued_seconds)
+        return self.created_at + timedelta(seconds=self.queued_seconds + self.processing_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One wallet charge, written when a job completes.
+
+    Attributes:
+        job_id: The completed job.
+        account: Token-free label of the charged wallet.
+        mode: The job's mode.
+        amount: What was charged.
+        time: When the job completed (UTC).
+    """
+
+    job_id: str
+    account: str
+    mode: str
+    amount: Decimal
+    time: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (amount as a Money string)."""
+        return {
+            "job_id": self.job_id,
+            "account": self.account,
+            "mode": self.mode,
+            "amount": format_money(self.amount),
+            "time": format_time(self.time),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One job created by `POST /v1/generate`.
+
+    Attributes:
+        job_id: The job.
+        account: Token-free label of the owning wallet.
+        prompt: The prompt.
+        mode: The mode.
+        has_image: Whether an input image was sent.
+        status: Status at the time of reading.
+        final_status: The terminal status the job reaches (or has reached).
+        created_at: Creation time (UTC).
+    """
+
+    job_id: str
+    account: str
+    prompt: str
+    mode: str
+    has_image: bool
+    status: str
+    final_status: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "job_id": self.job_id,
+            "account": self.account,
+            "prompt": self.prompt,
+            "mode": self.mode,
+            "has_image": self.has_image,
+            "status": self.status,
+            "final_status": self.final_status,
+            "created_at": format_time(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the sandbox answered. Token values are never recorded.
+
+    Attributes:
+        method: HTTP method.
+        path: URL path, without the query.
+        host: The `Host` header as sent (tells the API origin from the image origin).
+        has_authorization: Whether an `Authorization` header was present.
+        status: Status code answered, or 0 if the connection was dropped before one.
+        request_id: The `X-Request-Id` answered.
+        time: When the request arrived (UTC).
+    """
+
+    method: str
+    path: str
+    host: str
+    has_authorization: bool
+    status: int
+    request_id: str
+    time: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "host": self.host,
+            "has_authorization": self.has_authorization,
+            "status": self.status,
+            "request_id": self.request_id,
+            "time": format_time(self.time),
+        }
+
+
+@dataclass(slots=True)
+class _Limiter:
+    stamps: collections.deque[float] = field(default_factory=collections.deque)
+
+
+class SandboxState:
+    """Everything the sandbox remembers; safe to read from any thread.
+
+    Args:
+        config: The initial configuration; faults may later change through `set_faults`.
+        clock: Monotonic clock in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self, config: SandboxConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        # One lock for everything: critical sections are a few dict operations, and the
+        # event loop is a single thread, so contention only comes from test threads.
+        self._lock = threading.Lock()
+        self._rng = random.Random(config.seed)
+        self._wallets: dict[str, Wallet] = {}
+        self._accounts: dict[str, Wallet] = {}  # account label -> wallet, for settling
+        self._jobs: dict[str, Job] = {}
+        self._pending: list[tuple[float, str]] = []  # heap of (done_mono, job_id)
+        self._ledger: list[Charge] = []
+        self._order: list[str] = []  # job ids in creation order
+        self._requests: collections.deque[RequestRecord] = collections.deque(
+            maxlen=REQUEST_LOG_SIZE
+        )
+        self._limiters: dict[str, _Limiter] = {}
+
+    @property
+    def config(self) -> SandboxConfig:
+        """The configuration in force."""
+        return self._config
+
+    def now(self) -> float:
+        """The monotonic clock."""
+        return self._clock()
+
+    def set_faults(self, **changes: Any) -> SandboxConfig:
+        """Change fault settings at run time; see `SandboxConfig.with_faults`."""
+        with self._lock:
+            self._config = self._config.with_faults(**changes)
+            if "seed" in changes:
+                self._rng = random.Random(self._config.seed)
+            return self._config
+
+    def draw(self, rate: float) -> bool:
+        """True with probability `rate`."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
+
+    # -- wallets ---------------------------------------------------------------------------
+
+    def add_token(
+        self, token: str, *, balance: Decimal | None = None, revoked: bool = False
+    ) -> str:
+        """Create or replace a token's wallet; returns the account label."""
+        wallet = Wallet(
+            account=account_label(token),
+            balance=self._config.default_balance if balance is None else balance,
+            revoked=revoked,
+        )
+        with self._lock:
+            old = self._wallets.get(token)
+            if old is not None:
+                # Jobs in flight still hold their reservation on the account.
+                wallet.reserved = old.reserved
+            self._wallets[token] = wallet
+            self._accounts[wallet.account] = wallet
+        return wallet.account
+
+    def wallet(self, token: str) -> Wallet | None:
+        """The token's wallet; auto-creates `sk_test_` tokens when configured to."""
+        with self._lock:
+            wallet = self._wallets.get(token)
+            if wallet is None and self._config.auto_create_tokens and token.startswith("sk_test_"):
+                wallet = Wallet(account=account_label(token), balance=self._config.default_balance)
+                self._wallets[token] = wallet
+                self._accounts[wallet.account] = wallet
+            return wallet
+
+    def balance(self, token: str) -> Decimal | None:
+        """The token's current balance after settling due jobs, None for unknown tokens."""
+        self.settle_due()
+        with self._lock:
+            wallet = self._wallets.get(token)
+            return None if wallet is None else wallet.balance
+
+    def over_rate_limit(self, token: str) -> bool:
+        """Count one request for `token`; True if it is above `rate_limit_per_second`."""
+        limit = self._config.rate_limit_per_second
+        if limit is None:
+            return False
+        now = self._clock()
+        with self._lock:
+            limiter = self._limiters.setdefault(token, _Limiter())
+            stamps = limiter.stamps
+            while stamps and stamps[0] <= now - 1.0:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                return True
+            stamps.append(now)
+            return False
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def settle_due(self) -> None:
+        """Account for every job whose terminal time has passed: charge completed ones once."""
+        now = self._clock()
+        with self._lock:
+            self._settle_locked(now)
+
+    def _settle_locked(self, now: float) -> None:
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            _, job_id = heapq.heappop(pending)
+            job = self._jobs[job_id]
+            if job.settled:  # pragma: no cover - each job is pushed once; belt and braces
+                continue
+            job.settled = True
+            wallet = self._accounts.get(job.account)
+            if wallet is not None:
+                wallet.reserved -= job.price
+                if job.outcome == "complete":
+                    wallet.balance -= job.price
+            if job.outcome == "complete":
+                done = job.created_at + timedelta(
+                    seconds=job.queued_seconds + job.processing_seconds
+                )
+                self._ledger.append(Charge(job.job_id, job.account, job.mode, job.price, done))
+
+    def submit(
+        self,
+        wallet: Wallet,
+        *,
+        prompt: str,
+        mode: str,
+        image: bytes | None,
+        image_strength: float | None,
+    ) -> Job | Decimal:
+        """Create a job, or return the spendable amount if the wallet cannot cover its price."""
+        price = PRICES[mode]
+        lowered = prompt.casefold()
+        outcome: Outcome = "complete"
+        if MARKER_FAIL in lowered:
+            outcome = "failed"
+        elif MARKER_MODERATE in lowered:
+            outcome = "moderated"
+        config = self._config
+        now = self._clock()
+        with self._lock:
+            self._settle_locked(now)
+            spendable = wallet.balance - wallet.reserved
+            if price > spendable:
+                return spendable
+            job_id = "job_" + secrets.token_hex(8)
+            while job_id in self._jobs:  # pragma: no cover - 64 random bits
+                job_id = "job_" + secrets.token_hex(8)
+            job = Job(
+                job_id=job_id,
+                account=wallet.account,
+                prompt=prompt,
+                mode=mode,
+                image=image,
+                image_strength=(0.5 if image_strength is None else image_strength)
+                if image is not None
+                else None,
+                created_at=datetime.now(UTC),
+                created_mono=now,
+                queued_seconds=config.queued_seconds,
+                processing_seconds=config.processing_seconds,
+                outcome=outcome,
+                price=price,
+            )
+            wallet.reserved += price
+            self._jobs[job_id] = job
+            self._order.append(job_id)
+            heapq.heappush(self._pending, (job.done_mono, job_id))
+            return job
+
+    def job(self, job_id: str, account: str | None = None) -> tuple[Job, str] | None:
+        """A job and its current status, after settling; None if unknown or not `account`'s."""
+        now = self._clock()
+        with self._lock:
+            self._settle_locked(now)
+            job = self._jobs.get(job_id)
+            if job is None or (account is not None and job.account != account):
+                return None
+            return job, job.status_at(now)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def log_request(self, record: RequestRecord) -> None:
+        """Append one request to the log."""
+        self._requests.append(record)  # deque.append is atomic; no lock needed
+
+    def ledger(self) -> list[Charge]:
+        """Every charge so far, oldest first, after settling due jobs."""
+        now = self._clock()
+        with self._lock:
+            self._settle_locked(now)
+            return list(self._ledger)
+
+    def submissions(self) -> list[Submission]:
+        """Every job created, oldest first, after settling due jobs."""
+        now = self._clock()
+        with self._lock:
+            self._settle_locked(now)
+            jobs = [self._jobs[job_id] for job_id in self._order]
+            return [
+                Submission(
+                    job_id=job.job_id,
+                    account=job.account,
+                    prompt=job.prompt,
+                    mode=job.mode,
+                    has_image=job.image is not None,
+                    status=job.status_at(now),
+                    final_status=job.outcome,
+                    created_at=job.created_at,
+                )
+                for job in jobs
+            ]
+
+    def requests(self) -> list[RequestRecord]:
+        """The request log, oldest first (the last `REQUEST_LOG_SIZE` requests)."""
+        return list(self._requests)

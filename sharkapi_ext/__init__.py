@@ -1,5 +1,81 @@
-"""SharkAPI Python SDK: the hand-written layer over the generated client."""
+"""SharkAPI Python SDK: typed errors, safe retries, bounded polling, images and downloads.
 
+    from sharkapi_ext import SharkAPI
+
+    with SharkAPI() as client:                      # token from SHARKAPI_TOKEN
+        done = client.generate("a great white shark", mode="1k")
+        path = client.download(done, "out/")
+
+`AsyncSharkAPI` offers the same as coroutines, plus `generate_many`. The low-level
+generated client stays available as the `sharkapi_client` package.
+"""
+
+from ._async_client import AsyncSharkAPI, GenerateRequest
+from ._client import SharkAPI
+from ._core import DEFAULT_BASE_URL
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DownloadError,
+    InsufficientBalanceError,
+    InternalServerError,
+    InvalidRequestError,
+    JobError,
+    JobFailedError,
+    JobModeratedError,
+    ModerationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    SharkAPIError,
+    SubmissionOutcomeUnknownError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from ._images import MAX_IMAGE_BYTES, ImageSource, decode_image, encode_image
+from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "KNOWN_STATUSES",
+    "MAX_IMAGE_BYTES",
+    "TERMINAL_STATUSES",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncSharkAPI",
+    "AuthenticationError",
+    "BadRequestError",
+    "DownloadError",
+    "GenerateRequest",
+    "ImageSource",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "Job",
+    "JobError",
+    "JobFailedError",
+    "JobModeratedError",
+    "JobStatus",
+    "ModerationError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "SharkAPI",
+    "SharkAPIError",
+    "SubmissionOutcomeUnknownError",
+    "UnexpectedResponseError",
+    "WaitTimeoutError",
+    "__version__",
+    "decode_image",
+    "encode_image",
+    "parse_money",
+]

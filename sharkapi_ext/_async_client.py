@@ -1,0 +1,233 @@
+"""`AsyncSharkAPI`, the asyncio client: the I/O half; every decision is in `_core`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from ._core import USER_AGENT, BaseClient, BodyReader, Fetch, Flow, Reply, Send, Sleep
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._exceptions import InvalidRequestError
+from ._images import ImageSource
+from ._models import Job, JobStatus
+
+__all__ = ["AsyncSharkAPI", "GenerateRequest"]
+
+T = TypeVar("T")
+
+GenerateRequest = str | Mapping[str, Any]
+"""One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
+
+
+class AsyncSharkAPI(BaseClient):
+    """The asyncio SharkAPI client: `SharkAPI`'s methods as coroutines, plus `generate_many`.
+
+    Takes the same arguments as `SharkAPI`, except that ``http_client`` is an
+    ``httpx.AsyncClient`` and ``sleep`` is a coroutine function.
+    """
+
+    _http: httpx.AsyncClient
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        poll_interval: float = 2.0,
+        http_client: httpx.AsyncClient | None = None,
+        allow_insecure_http: bool = False,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise InvalidRequestError("http_client", "must be an httpx.AsyncClient")
+        super().__init__(
+            token,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            poll_interval=poll_interval,
+            clock=clock,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        )
+        self._sleep = sleep
+
+    # -- the driver: the only place this class does I/O -------------------------------
+
+    async def _run(self, flow: Flow[T]) -> T:
+        try:
+            action = next(flow)
+            while True:
+                try:
+                    result = await self._perform(action)
+                except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
+                    action = flow.throw(exc)
+                else:
+                    action = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            flow.close()
+
+    async def _perform(self, action: Send | Fetch | Sleep) -> Any:
+        if isinstance(action, Send):
+            response = await self._http.send(action.request, stream=True, follow_redirects=False)
+            try:
+                reader = BodyReader(action, self._clock)
+                async for chunk in response.aiter_bytes():
+                    if not reader.add(chunk):
+                        break
+                return reader.reply(response)
+            finally:
+                await response.aclose()
+        if isinstance(action, Sleep):
+            await self._sleep(action.seconds)
+            return None
+        response = await self._http.send(action.request, stream=True, follow_redirects=True)
+        sink = action.sink
+        try:
+            if not response.is_success:
+                return Reply(
+                    response.status_code, response.headers, (await response.aread())[:4096]
+                )
+            sink.start(response)
+            async for chunk in response.aiter_raw():
+                sink.write_raw(chunk)
+            return sink.finish()
+        finally:
+            sink.discard()
+            await response.aclose()
+
+    # -- the public surface (documented on SharkAPI) ----------------------------------
+
+    async def submit(
+        self,
+        prompt: str,
+        *,
+        mode: str,
+        image: ImageSource | None = None,
+        image_strength: float | None = None,
+    ) -> Job:
+        """Submit a generation job; see `SharkAPI.submit`."""
+        return await self._run(self._submit_flow(prompt, mode, image, image_strength))
+
+    async def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
+        """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`."""
+        return await self._run(self._get_job_flow(job_id))
+
+    async def wait(
+        self,
+        job: Job | JobStatus | str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float | None = None,
+        on_update: Callable[[JobStatus], object] | None = None,
+    ) -> JobStatus:
+        """Poll a job until it finishes; see `SharkAPI.wait`."""
+        return await self._run(self._wait_flow(job, timeout, poll_interval, on_update))
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        mode: str,
+        image: ImageSource | None = None,
+        image_strength: float | None = None,
+        timeout: float = 600.0,
+        on_update: Callable[[JobStatus], object] | None = None,
+    ) -> JobStatus:
+        """Submit a job and wait for it; see `SharkAPI.generate`."""
+        return await self._run(
+            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+        )
+
+    async def generate_many(
+        self,
+        requests: Iterable[GenerateRequest],
+        *,
+        concurrency: int = 8,
+        mode: str = "1k",
+        timeout: float = 600.0,
+        on_update: Callable[[JobStatus], object] | None = None,
+    ) -> list[JobStatus | BaseException]:
+        """Run many generations at once; one result per request, in order.
+
+        Args:
+            requests: Each a prompt, or a mapping of `submit`'s keyword arguments
+                (``prompt``, ``mode``, ``image``, ``image_strength``) plus ``timeout``.
+            concurrency: How many run at the same time.
+            mode: The mode of requests that do not name one.
+            timeout: Each job's wait deadline, unless its mapping gives one.
+            on_update: Called with each job's `JobStatus` on every status change.
+
+        Returns:
+            For each request, its finished `JobStatus` or the exception that ended it
+            (which names the job id when a job was created). One failure never cancels
+            the others.
+        """
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidRequestError(
+                "concurrency", f"must be a whole number >= 1, got {concurrency!r}"
+            )
+        items = list(requests)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(item: GenerateRequest) -> JobStatus | BaseException:
+            async with gate:
+                try:
+                    if isinstance(item, str):
+                        return await self.generate(
+                            item, mode=mode, timeout=timeout, on_update=on_update
+                        )
+                    if not isinstance(item, Mapping):
+                        raise InvalidRequestError(
+                            "requests",
+                            f"each must be a prompt or a mapping, got {type(item).__name__}",
+                        )
+                    kwargs = {"mode": mode, "timeout": timeout, "on_update": on_update, **item}
+                    return await self.generate(**kwargs)
+                except Exception as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    async def download(
+        self,
+        image: JobStatus | str,
+        dest: str | os.PathLike[str] = ".",
+        *,
+        timeout: float = 300.0,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    ) -> Path:
+        """Save a finished job's image; see `SharkAPI.download`."""
+        return await self._run(self._download_flow(image, dest, timeout, max_bytes))
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections, unless the client was given by the caller."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,236 @@
+"""`SharkAPI`, the synchronous client: the I/O half; every decision is in `_core`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from ._core import USER_AGENT, BaseClient, BodyReader, Fetch, Flow, Reply, Send, Sleep
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._exceptions import InvalidRequestError
+from ._images import ImageSource
+from ._models import Job, JobStatus
+
+__all__ = ["SharkAPI"]
+
+T = TypeVar("T")
+
+
+class SharkAPI(BaseClient):
+    """The synchronous SharkAPI client.
+
+    Args:
+        token: The bearer token; defaults to the ``SHARKAPI_TOKEN`` environment variable.
+        base_url: The API's URL; defaults to ``SHARKAPI_BASE_URL``, then
+            ``https://api.sharkapi.dev``. Plain http is refused unless the host is
+            loopback or ``allow_insecure_http`` is set.
+        timeout: Seconds one request may take, from sending to the last byte of the answer.
+        max_retries: Retries of one call after transient failures (0: none). See
+            ``_retry`` for what is retried; a submit is never retried once it may have
+            created a job.
+        poll_interval: Seconds between polls in `wait` (the vendor asks for 2).
+        http_client: An ``httpx.Client`` to send through (proxies, transports, hooks).
+            The SDK still applies its own URL, token, timeouts and retries, and never
+            closes a client it was given.
+        allow_insecure_http: Allow a plain ``http://`` base URL to a non-loopback host.
+        sleep: How to wait (injectable so tests never really sleep).
+        clock: A monotonic clock in seconds (injectable, with ``sleep``).
+
+    Raises:
+        InvalidRequestError: No token, or a bad option.
+    """
+
+    _http: httpx.Client
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        poll_interval: float = 2.0,
+        http_client: httpx.Client | None = None,
+        allow_insecure_http: bool = False,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise InvalidRequestError("http_client", "must be an httpx.Client")
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        )
+        try:
+            super().__init__(
+                token,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                poll_interval=poll_interval,
+                clock=clock,
+                allow_insecure_http=allow_insecure_http,
+            )
+        except BaseException:
+            self.close()
+            raise
+        self._sleep = sleep
+
+    # -- the driver: the only place this class does I/O -------------------------------
+
+    def _run(self, flow: Flow[T]) -> T:
+        try:
+            action = next(flow)
+            while True:
+                try:
+                    result = self._perform(action)
+                except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
+                    action = flow.throw(exc)
+                else:
+                    action = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            flow.close()
+
+    def _perform(self, action: Send | Fetch | Sleep) -> Any:
+        if isinstance(action, Send):
+            response = self._http.send(action.request, stream=True, follow_redirects=False)
+            try:
+                reader = BodyReader(action, self._clock)
+                for chunk in response.iter_bytes():
+                    if not reader.add(chunk):
+                        break
+                return reader.reply(response)
+            finally:
+                response.close()
+        if isinstance(action, Sleep):
+            self._sleep(action.seconds)
+            return None
+        response = self._http.send(action.request, stream=True, follow_redirects=True)
+        sink = action.sink
+        try:
+            if not response.is_success:
+                return Reply(response.status_code, response.headers, response.read()[:4096])
+            sink.start(response)
+            for chunk in response.iter_raw():
+                sink.write_raw(chunk)
+            return sink.finish()
+        finally:
+            sink.discard()
+            response.close()
+
+    # -- the public surface -----------------------------------------------------------
+
+    def submit(
+        self,
+        prompt: str,
+        *,
+        mode: str,
+        image: ImageSource | None = None,
+        image_strength: float | None = None,
+    ) -> Job:
+        """Submit a generation job; returns at once with its `Job`.
+
+        Args:
+            prompt: What to draw, 1 to 2000 characters.
+            mode: ``"1k"`` (1024×1024, $0.01) or ``"2k"`` (2048×2048, $0.02).
+            image: A PNG or JPEG source for image-to-image: bytes, a path or a binary file
+                object, at most 10 MiB.
+            image_strength: 0.0 to 1.0, how much the source shapes the output (server
+                default 0.5). Needs ``image``.
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            SubmissionOutcomeUnknownError: The request broke after it may have created a
+                job; it is not resubmitted.
+            APIStatusError: The API refused (402 balance, 422 moderation, ...).
+        """
+        return self._run(self._submit_flow(prompt, mode, image, image_strength))
+
+    def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
+        """Fetch a job's current `JobStatus` (one poll, with retries)."""
+        return self._run(self._get_job_flow(job_id))
+
+    def wait(
+        self,
+        job: Job | JobStatus | str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float | None = None,
+        on_update: Callable[[JobStatus], object] | None = None,
+    ) -> JobStatus:
+        """Poll a job until it finishes; resumes any job by id, without resubmitting.
+
+        Args:
+            job: A `Job`, a `JobStatus` or a job id.
+            timeout: One deadline, in seconds, for the whole wait: every poll and retry.
+            poll_interval: Seconds between polls (default: the client's).
+            on_update: Called with the `JobStatus` each time the status changes.
+
+        Returns:
+            The finished `JobStatus` (status ``complete``).
+
+        Raises:
+            JobFailedError: The job failed (not charged).
+            JobModeratedError: The job was moderated (not charged).
+            WaitTimeoutError: The deadline passed first; the job may still finish.
+        """
+        return self._run(self._wait_flow(job, timeout, poll_interval, on_update))
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        mode: str,
+        image: ImageSource | None = None,
+        image_strength: float | None = None,
+        timeout: float = 600.0,
+        on_update: Callable[[JobStatus], object] | None = None,
+    ) -> JobStatus:
+        """Submit a job and wait for it: `submit` then `wait`. Errors name the job id."""
+        return self._run(
+            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+        )
+
+    def download(
+        self,
+        image: JobStatus | str,
+        dest: str | os.PathLike[str] = ".",
+        *,
+        timeout: float = 300.0,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    ) -> Path:
+        """Save a finished job's image (or an image URL) and return the file's path.
+
+        The token is never sent. A directory destination gets ``<job_id>.png`` (or
+        ``.jpg``); the name never comes from the server. The file appears only once
+        complete and checked.
+
+        Raises:
+            DownloadError: The image could not be fetched, is too large, or is not an image.
+        """
+        return self._run(self._download_flow(image, dest, timeout, max_bytes))
+
+    def close(self) -> None:
+        """Close the HTTP connections, unless the client was given by the caller."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,613 @@
+"""Everything the sync and async clients share; nothing here does I/O.
+
+Configuration, validation, request building, retries, polling and parsing all live
+here.
+
+Each operation is written once, as a generator (a "flow") that yields what it needs
+done, `Send`, `Fetch` or `Sleep`, and receives the result. `SharkAPI` and
+`AsyncSharkAPI` each hold only a small driver that performs those actions, with or
+without `await`. So the retry and polling rules cannot drift apart between the twins.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Generator, Mapping
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import attrs
+import httpx
+from sharkapi_client.api.generation import generate_image as _generate_op
+from sharkapi_client.api.generation import get_job as _get_job_op
+from sharkapi_client.models import GenerateRequest, Mode
+
+from ._download import DownloadSink
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    JobFailedError,
+    JobModeratedError,
+    SharkAPIError,
+    SubmissionOutcomeUnknownError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+    body_excerpt,
+    describe,
+    make_status_error,
+)
+from ._images import ImageBody, ImageSource, load_image
+from ._models import JOB_ID_PATTERN, Job, JobStatus, parse_job, parse_job_status
+from ._retry import NEVER_SENT, RequestKind, RetryPolicy, parse_retry_after
+from ._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "BaseClient"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("sharkapi")
+
+DEFAULT_BASE_URL: Final = "https://api.sharkapi.dev"
+MAX_PROMPT_CHARS: Final = 2000
+MODES: Final = frozenset(mode.value for mode in Mode)
+# A JSON answer of the API is a few hundred bytes; a hostile server must not be able
+# to make the client buffer more than this.
+MAX_ANSWER_BYTES: Final = 1024 * 1024
+USER_AGENT: Final = f"sharkapi-python/{__version__}"
+
+
+@attrs.frozen(slots=True)
+class Send:
+    """Send `request` and read its whole answer (at most `max_bytes`) by `deadline`."""
+
+    request: httpx.Request
+    deadline: float
+    max_bytes: int = MAX_ANSWER_BYTES
+
+
+@attrs.frozen(slots=True)
+class Fetch:
+    """Send `request` and stream a successful answer into `sink`.
+
+    The result is the file's Path on success, else the error answer as a `Reply`.
+    """
+
+    request: httpx.Request
+    sink: DownloadSink
+
+
+@attrs.frozen(slots=True)
+class Sleep:
+    """Wait `seconds` (through the client's injectable sleep)."""
+
+    seconds: float
+
+
+Action = Send | Fetch | Sleep
+Flow = Generator[Action, Any, T]
+
+
+@attrs.frozen(slots=True)
+class Reply:
+    """One answer: its status, headers and body (cut at the action's `max_bytes`)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    truncated: bool = False
+
+
+class BodyReader:
+    """Collects an answer's body, enforcing the size cap and the attempt's deadline."""
+
+    __slots__ = ("chunks", "clock", "deadline", "limit", "request", "size", "truncated")
+
+    def __init__(self, action: Send, clock: Callable[[], float]) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = action.max_bytes
+        self.deadline = action.deadline
+        self.clock = clock
+        self.request = action.request
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep a chunk; False once the body is over the cap (stop reading)."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.truncated = True
+            return False
+        self.chunks.append(chunk)
+        if self.clock() > self.deadline:
+            # A server that trickles bytes never trips httpx's per-read timeout.
+            raise httpx.ReadTimeout("the answer took longer than the timeout", request=self.request)
+        return True
+
+    def reply(self, response: httpx.Response) -> Reply:
+        """The finished `Reply`."""
+        content = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        return Reply(response.status_code, response.headers, content, self.truncated)
+
+
+class _OutOfTime(Exception):
+    """Internal: a wait's deadline left no time to retry `error`."""
+
+    def __init__(self, error: SharkAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _resolve_token(token: str | None) -> str:
+    if token is None:
+        token = os.environ.get("SHARKAPI_TOKEN")
+    if token is None or token == "":
+        raise InvalidRequestError(
+            "token", "no API token: pass token=... or set the SHARKAPI_TOKEN environment variable"
+        )
+    if not isinstance(token, str):
+        raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        # Never echo the value: it is a secret, even when malformed.
+        raise InvalidRequestError("token", "must be printable ASCII with no spaces")
+    return token
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> httpx.URL:
+    text = base_url or os.environ.get("SHARKAPI_BASE_URL") or DEFAULT_BASE_URL
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidRequestError("base_url", f"not a URL: {text!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequestError("base_url", f"must be an http(s) URL with a host, got {text!r}")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise InvalidRequestError(
+            "base_url",
+            f"plain http to {url.host} would send the token in clear; use https, "
+            "or pass allow_insecure_http=True",
+        )
+    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"", query=None, fragment=None)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
+
+
+def _positive(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(name, f"must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _job_id_of(job: object) -> str:
+    job_id = job.job_id if isinstance(job, Job | JobStatus) else job
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
+        shown = job_id[:60] if isinstance(job_id, str) else type(job_id).__name__
+        raise InvalidRequestError(
+            "job_id", f"must be 1 to 128 letters, digits, '_' or '-', got {shown!r}"
+        )
+    return job_id
+
+
+def validate_generate(
+    prompt: object, mode: object, image: object, image_strength: object
+) -> tuple[dict[str, object], Any]:
+    """Check submit's arguments against the spec's limits; nothing is sent before this.
+
+    Returns the JSON fields other than the image, and the loaded image (or None).
+
+    Raises:
+        InvalidRequestError: Naming the field and the limit.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidRequestError("prompt", f"must be a string, got {type(prompt).__name__}")
+    if not prompt:
+        raise InvalidRequestError("prompt", "must not be empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequestError(
+            "prompt", f"at most {MAX_PROMPT_CHARS} characters, got {len(prompt)}"
+        )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            "prompt", "must be valid Unicode text (no lone surrogates)"
+        ) from exc
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InvalidRequestError("mode", f"must be '1k' or '2k', got {mode!r:.40}")
+    fields: dict[str, object] = {"prompt": prompt, "mode": str(mode)}
+    if image_strength is not None:
+        if (
+            isinstance(image_strength, bool)
+            or not isinstance(image_strength, int | float)
+            or not 0.0 <= image_strength <= 1.0  # also False for NaN
+        ):
+            raise InvalidRequestError(
+                "image_strength", f"must be a number from 0.0 to 1.0, got {image_strength!r:.40}"
+            )
+        if image is None:
+            raise InvalidRequestError("image_strength", "needs an image (image-to-image only)")
+        fields["image_strength"] = image_strength
+    loaded = None if image is None else load_image(image)
+    return fields, loaded
+
+
+class BaseClient:
+    """Configuration and every flow; subclasses add only the I/O driver."""
+
+    _http: httpx.Client | httpx.AsyncClient
+
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        poll_interval: float,
+        clock: Callable[[], float],
+        allow_insecure_http: bool,
+    ) -> None:
+        self.base_url = _resolve_base_url(base_url, allow_insecure_http)
+        self._origin = _origin(self.base_url)
+        self._auth = {"Authorization": f"Bearer {_resolve_token(token)}"}
+        self.timeout = _positive("timeout", timeout)
+        self.poll_interval = _positive("poll_interval", poll_interval)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError(
+                "max_retries", f"must be a whole number >= 0, got {max_retries!r}"
+            )
+        self.retry_policy = RetryPolicy(max_retries=max_retries)
+        self._clock = clock
+        # The generated operations own the API's paths and methods (openapi.yaml is the
+        # source of truth); the SDK sends their requests through its own retry loop.
+        generate = _generate_op._get_kwargs(body=GenerateRequest(prompt="", mode=Mode.ONE_K))
+        self._submit_method = generate["method"].upper()
+        self._submit_url = str(self.base_url) + generate["url"]
+        self._submit_headers = {**generate.get("headers", {}), **self._auth}
+
+    def __repr__(self) -> str:
+        # The token is deliberately absent.
+        return f"{type(self).__name__}(base_url={str(self.base_url)!r})"
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        timeout: float,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Request:
+        request = self._http.build_request(
+            method, url, headers=headers, content=content, timeout=timeout
+        )
+        if url.startswith(str(self.base_url)) and _origin(request.url) == self._origin:
+            request.headers.update(self._auth)
+        else:
+            # Whatever headers a caller's own http_client adds, the token stays home.
+            request.headers.pop("Authorization", None)
+        return request
+
+    def _attempt_deadline(self, deadline: float | None) -> tuple[float, float]:
+        now = self._clock()
+        end = now + self.timeout if deadline is None else min(now + self.timeout, deadline)
+        return end, max(end - now, 0.001)
+
+    def _request_flow(
+        self,
+        build: Callable[[float], httpx.Request],
+        kind: RequestKind,
+        *,
+        job_id: str | None = None,
+        deadline: float | None = None,
+        fetch: Callable[[httpx.Request, float], DownloadSink] | None = None,
+    ) -> Flow[Any]:
+        """Send one request with the retry rules (see `_retry`).
+
+        Returns the 2xx `Reply` (or the downloaded Path).
+
+        With a `deadline` (inside `wait`), transient failures are retried until that
+        deadline rather than `max_retries` times: a failed poll only means no news.
+        """
+        policy = self.retry_policy
+        retries_taken = 0
+        while True:
+            attempt_end, attempt_timeout = self._attempt_deadline(deadline)
+            request = build(attempt_timeout)
+            cause: httpx.HTTPError | None = None
+            retry_after: float | None = None
+            try:
+                if fetch is None:
+                    result = yield Send(request, attempt_end)
+                else:
+                    result = yield Fetch(request, fetch(request, attempt_end))
+            except httpx.HTTPError as exc:
+                cause = exc
+                error: SharkAPIError = self._connection_error(exc, kind, job_id)
+                retryable = policy.should_retry_exception(exc, kind)
+            else:
+                if not isinstance(result, Reply):
+                    return result  # a finished download
+                status = result.status_code
+                if 200 <= status < 300:
+                    if result.truncated:
+                        raise UnexpectedResponseError(
+                            f"HTTP {status} answer is over {MAX_ANSWER_BYTES} bytes",
+                            status_code=status,
+                            body=body_excerpt(result.content),
+                            job_id=job_id,
+                        )
+                    return result
+                if status < 400:
+                    location = result.headers.get("location", "")[:200]
+                    raise UnexpectedResponseError(
+                        f"HTTP {status} redirect to {location!r} not followed: the API "
+                        "does not redirect, and the token must not follow one",
+                        status_code=status,
+                        body=body_excerpt(result.content),
+                        job_id=job_id,
+                    )
+                retry_after = parse_retry_after(result.headers.get("retry-after"))
+                error = make_status_error(
+                    status,
+                    result.headers,
+                    result.content,
+                    retry_after=retry_after,
+                    job_id=job_id,
+                    after_submit=kind is RequestKind.SUBMIT,
+                )
+                retry_after = getattr(error, "retry_after", None)
+                retryable = policy.should_retry_status(status, kind)
+            if not retryable or (deadline is None and retries_taken >= policy.max_retries):
+                raise error from cause
+            pause = policy.backoff(retries_taken, retry_after)
+            if pause > policy.max_retry_after:
+                error.message += (
+                    f" (Retry-After {pause:.0f} s is beyond the"
+                    f" {policy.max_retry_after:.0f} s this client waits)"
+                )
+                raise error from cause
+            if deadline is not None and self._clock() + pause >= deadline:
+                raise _OutOfTime(error) from cause
+            logger.info(
+                "%s %s failed (%s); retry %d in %.2f s",
+                request.method,
+                request.url.path,
+                error,
+                retries_taken + 1,
+                pause,
+            )
+            yield Sleep(pause)
+            retries_taken += 1
+
+    def _connection_error(
+        self, exc: httpx.HTTPError, kind: RequestKind, job_id: str | None
+    ) -> SharkAPIError:
+        what = describe(exc)
+        if kind is RequestKind.SUBMIT and not isinstance(exc, NEVER_SENT):
+            return SubmissionOutcomeUnknownError(
+                f"the submit broke after it may have reached the API ({what}); a job may "
+                "exist and be charged when it completes, so it was NOT resubmitted",
+                job_id=job_id,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"no answer in time ({what})", job_id=job_id)
+        return APIConnectionError(f"connection failed ({what})", job_id=job_id)
+
+    # -- operations -------------------------------------------------------------------
+
+    def _submit_flow(
+        self,
+        prompt: str,
+        mode: str,
+        image: ImageSource | None,
+        image_strength: float | None,
+    ) -> Flow[Job]:
+        fields, loaded = validate_generate(prompt, mode, image, image_strength)
+        if loaded is None:
+            payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+            def build(timeout: float) -> httpx.Request:
+                return self._build(
+                    self._submit_method,
+                    self._submit_url,
+                    timeout,
+                    headers=self._submit_headers,
+                    content=payload,
+                )
+        else:
+
+            def build(timeout: float) -> httpx.Request:
+                body = ImageBody(fields, loaded)
+                request = self._build(
+                    self._submit_method,
+                    self._submit_url,
+                    timeout,
+                    headers=self._submit_headers,
+                    content=b"",
+                )
+                request.stream = body
+                request.headers["Content-Length"] = str(body.content_length)
+                return request
+
+        reply = yield from self._request_flow(build, RequestKind.SUBMIT)
+        job = parse_job(reply.content, reply.status_code)
+        logger.info("submitted job %s (%s, estimated %s)", job.job_id, mode, job.estimated_cost)
+        return job
+
+    def _get_job_flow(self, job: object, deadline: float | None = None) -> Flow[JobStatus]:
+        job_id = _job_id_of(job)
+        url = str(self.base_url) + _get_job_op._get_kwargs(job_id)["url"]
+
+        def build(timeout: float) -> httpx.Request:
+            return self._build("GET", url, timeout)
+
+        reply = yield from self._request_flow(
+            build, RequestKind.READ, job_id=job_id, deadline=deadline
+        )
+        status = parse_job_status(reply.content, reply.status_code)
+        if status.job_id != job_id:
+            raise UnexpectedResponseError(
+                f"asked for job {job_id}, the API answered about job {status.job_id}",
+                status_code=reply.status_code,
+                body=body_excerpt(reply.content),
+                job_id=job_id,
+            )
+        return status
+
+    def _wait_flow(
+        self,
+        job: Job | JobStatus | str,
+        timeout: float,
+        poll_interval: float | None,
+        on_update: Callable[[JobStatus], object] | None,
+    ) -> Flow[JobStatus]:
+        job_id = _job_id_of(job)
+        timeout = _positive("timeout", timeout)
+        interval = (
+            self.poll_interval
+            if poll_interval is None
+            else _positive("poll_interval", poll_interval)
+        )
+        deadline = self._clock() + timeout
+        last: JobStatus | None = job if isinstance(job, JobStatus) else None
+        # A job just submitted has no news yet: the first poll waits one interval.
+        pause_first = isinstance(job, Job)
+        while True:
+            if last is not None and last.is_terminal:
+                return _finish(last)
+            if pause_first or last is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise _timed_out(job_id, timeout, last)
+                yield Sleep(min(interval, remaining))
+            pause_first = False
+            if self._clock() >= deadline:
+                raise _timed_out(job_id, timeout, last)
+            try:
+                status = yield from self._get_job_flow(job_id, deadline)
+            except _OutOfTime as out:
+                raise _timed_out(job_id, timeout, last) from out.error
+            if last is None or status.status != last.status:
+                logger.debug("job %s is %s", job_id, status.status)
+                if on_update is not None:
+                    on_update(status)
+            last = status
+
+    def _generate_flow(
+        self,
+        prompt: str,
+        mode: str,
+        image: ImageSource | None,
+        image_strength: float | None,
+        timeout: float,
+        on_update: Callable[[JobStatus], object] | None,
+    ) -> Flow[JobStatus]:
+        job = yield from self._submit_flow(prompt, mode, image, image_strength)
+        try:
+            return (yield from self._wait_flow(job, timeout, None, on_update))
+        except SharkAPIError as exc:
+            exc.job_id = exc.job_id or job.job_id
+            raise
+        except BaseException as exc:
+            # Ctrl-C or a failing callback: the paid job must not be forgotten.
+            exc.add_note(
+                f"SharkAPI job {job.job_id} was submitted; resume with wait({job.job_id!r})"
+            )
+            raise
+
+    def _download_flow(
+        self,
+        image: JobStatus | str,
+        dest: str | os.PathLike[str],
+        timeout: float,
+        max_bytes: int,
+    ) -> Flow[Path]:
+        if isinstance(image, JobStatus):
+            if not image.image_url:
+                raise InvalidRequestError(
+                    "image", f"job {image.job_id} has no image_url (status {image.status})"
+                )
+            url, job_id = image.image_url, image.job_id
+        elif isinstance(image, str):
+            url, job_id = image, None
+        else:
+            raise InvalidRequestError(
+                "image", f"expected a JobStatus or a URL, got {type(image).__name__}"
+            )
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise InvalidRequestError("image", f"not a URL: {url[:200]!r}") from exc
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise InvalidRequestError("image", f"must be an http(s) URL, got {url[:200]!r}")
+        if not isinstance(dest, str | os.PathLike):
+            raise InvalidRequestError("dest", f"expected a path, got {type(dest).__name__}")
+        timeout = _positive("timeout", timeout)
+        deadline = self._clock() + timeout
+
+        def build(attempt_timeout: float) -> httpx.Request:
+            # Images are public and may be on a CDN: no token, ever.
+            request = self._http.build_request(
+                "GET", parsed, headers={"Accept-Encoding": "identity"}, timeout=attempt_timeout
+            )
+            request.headers.pop("Authorization", None)
+            return request
+
+        def sink(request: httpx.Request, attempt_end: float) -> DownloadSink:
+            return DownloadSink(
+                dest,
+                job_id=job_id,
+                url=url,
+                max_bytes=max_bytes,
+                deadline=deadline,
+                clock=self._clock,
+            )
+
+        path: Path = yield from self._request_flow(
+            build, RequestKind.READ, job_id=job_id, fetch=sink
+        )
+        logger.info("downloaded %s to %s", job_id or "image", path)
+        return path
+
+
+def _finish(status: JobStatus) -> JobStatus:
+    if status.status == "complete":
+        return status
+    detail = status.error_message or status.error_code or "no reason given"
+    if status.status == "moderated":
+        raise JobModeratedError(f"job {status.job_id} was moderated: {detail}", status=status)
+    raise JobFailedError(f"job {status.job_id} failed: {detail}", status=status)
+
+
+def _timed_out(job_id: str, timeout: float, last: JobStatus | None) -> WaitTimeoutError:
+    seen = last.status if last is not None else "no answer yet"
+    return WaitTimeoutError(
+        f"job {job_id} did not finish within {timeout:g} s (last status: {seen}); it may still "
+        f"finish: resume with wait({job_id!r})",
+        job_id=job_id,
+        last_status=last,
+    )

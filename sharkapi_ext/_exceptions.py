@@ -1,0 +1,338 @@
+"""Every error the SDK raises, and the one function that maps HTTP statuses to them.
+
+The tree::
+
+    SharkAPIError
+    ├── InvalidRequestError (also ValueError)   bad input, raised before anything is sent
+    ├── APIStatusError                          the API answered with an error status
+    │   ├── BadRequestError                     400
+    │   ├── AuthenticationError                 401
+    │   ├── InsufficientBalanceError            402
+    │   ├── PermissionDeniedError               403
+    │   ├── NotFoundError                       404
+    │   ├── ModerationError                     422
+    │   ├── RateLimitError                      429 (retry_after)
+    │   ├── ServiceUnavailableError             503 (retry_after)
+    │   └── InternalServerError                 any other 5xx
+    ├── APIConnectionError                      no usable answer arrived
+    │   ├── APITimeoutError                     ... within the time allowed
+    │   └── SubmissionOutcomeUnknownError       a submit may have created a job anyway
+    ├── UnexpectedResponseError                 an answer that does not parse
+    ├── DownloadError                           an image could not be fetched or is not an image
+    ├── JobError                                a job ended without an image
+    │   ├── JobFailedError                      status "failed"
+    │   └── JobModeratedError                   status "moderated"
+    └── WaitTimeoutError                        wait() ran past its deadline
+
+Every error that concerns a known job carries its `job_id`, so paid work can always be
+found again (`client.wait(err.job_id)`). No message, repr or attribute ever holds the
+bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from ._models import JobStatus
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DownloadError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "JobError",
+    "JobFailedError",
+    "JobModeratedError",
+    "ModerationError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "SharkAPIError",
+    "SubmissionOutcomeUnknownError",
+    "UnexpectedResponseError",
+    "WaitTimeoutError",
+]
+
+# The vendor's page: "503 ... Retry after 30 seconds."
+DEFAULT_503_RETRY_AFTER = 30.0
+# Error bodies are kept for debugging, but a hostile or broken server must not be able
+# to put megabytes into an exception message.
+_MAX_MESSAGE_CHARS = 500
+
+
+class SharkAPIError(Exception):
+    """Root of every error the SDK raises.
+
+    Attributes:
+        message: What went wrong, in one sentence.
+        job_id: The job concerned, when one is known; resume it with `wait(job_id)`.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        if self.job_id and self.job_id not in self.message:
+            return f"{self.message} (job {self.job_id})"
+        return self.message
+
+
+class InvalidRequestError(SharkAPIError, ValueError):
+    """An argument broke a documented limit; nothing was sent.
+
+    Attributes:
+        field: The argument at fault, such as ``"prompt"`` or ``"image_strength"``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class APIStatusError(SharkAPIError):
+    """The API answered with an error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        code: The API's machine-readable error code (``error.code``), if the body had one.
+        request_id: The server's request id header, if it sent one.
+        body: The parsed JSON body, or the body's text when it is not JSON.
+        headers: The response headers.
+    """
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+
+
+class BadRequestError(APIStatusError):
+    """400: the API rejected the request's fields."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the bearer token is missing or malformed."""
+
+
+class InsufficientBalanceError(APIStatusError):
+    """402: the wallet cannot pay for this job; top up first."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token is revoked or the account suspended."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such job for this account."""
+
+
+class ModerationError(APIStatusError):
+    """422: the prompt or image failed content moderation (not charged)."""
+
+
+class _RetryAfterMixin(APIStatusError):
+    retry_after: float | None
+    """Seconds the server asked to wait, or None when it did not say."""
+
+
+class RateLimitError(_RetryAfterMixin):
+    """429: too many requests; `retry_after` says how long to wait, when known."""
+
+
+class ServiceUnavailableError(_RetryAfterMixin):
+    """503: generation is down for now; `retry_after` defaults to 30 s (the vendor's word)."""
+
+
+class InternalServerError(APIStatusError):
+    """Any other 5xx. After a submit, the job may exist: it is never resubmitted."""
+
+
+class APIConnectionError(SharkAPIError):
+    """No usable answer arrived: the connection failed or broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer arrived within the time allowed."""
+
+
+class SubmissionOutcomeUnknownError(APIConnectionError):
+    """A submit broke after it may have reached the server.
+
+    A job may exist and may be charged when it completes. The SDK does not resubmit it
+    (that could pay twice); check your jobs before submitting the same prompt again.
+    """
+
+
+class UnexpectedResponseError(SharkAPIError):
+    """An answer that does not parse: HTML, truncated JSON, a missing or mistyped field.
+
+    Attributes:
+        status_code: The HTTP status of that answer.
+        body: Its text (cut to a few hundred characters).
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, body: str = "", job_id: str | None = None
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status_code = status_code
+        self.body = body
+
+
+class DownloadError(SharkAPIError):
+    """The image could not be fetched, was too large, or is not a PNG or JPEG.
+
+    Attributes:
+        status_code: The HTTP status of the image host's answer, when it answered.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, job_id: str | None = None
+    ) -> None:
+        super().__init__(message, job_id=job_id)
+        self.status_code = status_code
+
+
+class JobError(SharkAPIError):
+    """A job ended without an image (never charged).
+
+    Attributes:
+        status: The job's final `JobStatus`.
+        code: The job's ``error.code``, if any.
+    """
+
+    def __init__(self, message: str, *, status: JobStatus) -> None:
+        super().__init__(message, job_id=status.job_id)
+        self.status = status
+        self.code = status.error_code
+
+
+class JobFailedError(JobError):
+    """The job ended with status ``failed``."""
+
+
+class JobModeratedError(JobError):
+    """The job ended with status ``moderated``."""
+
+
+class WaitTimeoutError(SharkAPIError):
+    """`wait` reached its deadline before the job finished; the job may still finish.
+
+    Attributes:
+        last_status: The last `JobStatus` seen, or None if no poll succeeded.
+    """
+
+    def __init__(self, message: str, *, job_id: str, last_status: JobStatus | None) -> None:
+        super().__init__(message, job_id=job_id)
+        self.last_status = last_status
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: ModerationError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def make_status_error(
+    status_code: int,
+    headers: httpx.Headers,
+    content: bytes,
+    *,
+    retry_after: float | None,
+    job_id: str | None = None,
+    after_submit: bool = False,
+) -> APIStatusError:
+    """Map one error answer to its exception class; any body at all is accepted.
+
+    Args:
+        status_code: The HTTP status (4xx or 5xx).
+        headers: The response headers.
+        content: The raw body: JSON, HTML, empty or truncated.
+        retry_after: Seconds from the Retry-After header, already parsed.
+        job_id: The job concerned, if known.
+        after_submit: True when this answered a submit, so a 5xx may hide a created job.
+    """
+    body: object
+    code: str | None = None
+    detail: str | None = None
+    text = content.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = text[:_MAX_MESSAGE_CHARS]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            detail = error.get("message") if isinstance(error.get("message"), str) else None
+        elif isinstance(error, str):  # a common variant: {"error": "text"}
+            detail = error
+    elif isinstance(body, str) and body.strip():
+        detail = " ".join(body.split())[:200]
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else APIStatusError
+    message = f"HTTP {status_code}" + (f" {code}" if code else "")
+    if detail:
+        message += f": {detail[:_MAX_MESSAGE_CHARS]}"
+    if after_submit and cls is InternalServerError:
+        message += " (the job may have been created; it was not resubmitted)"
+    if cls is ServiceUnavailableError and retry_after is None:
+        retry_after = DEFAULT_503_RETRY_AFTER
+    error_obj = cls(
+        message,
+        status_code=status_code,
+        code=code,
+        request_id=headers.get("x-request-id") or headers.get("request-id"),
+        body=body,
+        headers=headers,
+        job_id=job_id,
+    )
+    if isinstance(error_obj, _RetryAfterMixin):
+        error_obj.retry_after = retry_after
+    return error_obj
+
+
+def body_excerpt(content: bytes) -> str:
+    """A short, printable excerpt of a body, for error messages."""
+    return content[:_MAX_MESSAGE_CHARS].decode("utf-8", errors="replace")
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a lower-level exception, without any header values."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:_MAX_MESSAGE_CHARS]

@@ -1,0 +1,240 @@
+"""`Job` and `JobStatus`: the SDK's own small, typed, immutable views of the API's answers.
+
+They are parsed by hand rather than by the generated models, because the generated
+parsers raise `KeyError`/`ValueError` on a missing field or an unknown status, and the
+SDK promises a typed error or a tolerant parse instead. Every field received, unknown
+ones included, stays in `raw`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._exceptions import UnexpectedResponseError, body_excerpt
+
+__all__ = ["KNOWN_STATUSES", "TERMINAL_STATUSES", "Job", "JobStatus", "parse_money"]
+
+#: Statuses that end a job. Any other status, known or not, means "not finished yet".
+TERMINAL_STATUSES = frozenset({"complete", "failed", "moderated"})
+#: Every status this SDK knows of; the API may add more (treated as not finished).
+KNOWN_STATUSES = frozenset({"queued", "processing"}) | TERMINAL_STATUSES
+
+_MONEY = re.compile(r"\$([0-9]+(?:\.[0-9]+)?)")
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def parse_money(text: str) -> Decimal:
+    """Parse an amount such as ``"$0.02"`` as a `Decimal` (never a float).
+
+    Raises:
+        ValueError: The text is not ``$`` followed by a decimal number.
+    """
+    match = _MONEY.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an amount like '$0.02': {text[:40]!r}")
+    return Decimal(match.group(1))
+
+
+@attrs.frozen(slots=True)
+class Job:
+    """A job the API has just accepted (the 202 answer of a submit).
+
+    Attributes:
+        job_id: The job's id; keep it to resume with `wait(job_id)`.
+        status: ``"queued"`` on creation.
+        estimated_cost: The estimate, in dollars.
+        poll_url: The API's URL for this job (informative: the SDK polls by id).
+        created_at: When the job was created.
+        raw: Every field received, unknown ones included.
+    """
+
+    job_id: str
+    status: str
+    estimated_cost: Decimal
+    poll_url: str
+    created_at: datetime
+    raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen(slots=True)
+class JobStatus:
+    """The state of a job, as one poll saw it.
+
+    Attributes:
+        job_id: The job's id.
+        status: ``queued``, ``processing``, ``complete``, ``failed``, ``moderated``, or a
+            status added by the API later (treated as not finished).
+        mode: ``"1k"`` or ``"2k"`` (or a mode added later).
+        created_at: When the job was created.
+        updated_at: When it last changed, if the API said.
+        estimated_cost: The estimate, in dollars.
+        cost: The final cost once finished (``0`` for failed or moderated jobs), else None.
+        image_url: Where the PNG is, once complete. Fetch it with `download`.
+        error_code: Why it failed or was moderated (``error.code``), else None.
+        error_message: The API's explanation (``error.message``), else None.
+        poll_url: The API's URL for this job.
+        raw: Every field received, unknown ones included.
+    """
+
+    job_id: str
+    status: str
+    mode: str
+    created_at: datetime
+    updated_at: datetime | None
+    estimated_cost: Decimal
+    cost: Decimal | None
+    image_url: str | None
+    error_code: str | None
+    error_message: str | None
+    poll_url: str
+    raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job has ended: ``complete``, ``failed`` or ``moderated``."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_complete(self) -> bool:
+        """True when the job finished with an image."""
+        return self.status == "complete"
+
+
+class _Fields:
+    """Typed access to one JSON object, raising `UnexpectedResponseError` on a mismatch."""
+
+    __slots__ = ("content", "data", "status_code", "what")
+
+    def __init__(self, content: bytes, status_code: int, what: str) -> None:
+        self.status_code = status_code
+        self.content = content
+        self.what = what
+        try:
+            data = json.loads(content)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
+            raise self.error("is not JSON") from exc
+        if not isinstance(data, dict):
+            raise self.error("is not a JSON object")
+        self.data: dict[str, Any] = data
+
+    def error(self, problem: str) -> UnexpectedResponseError:
+        job_id = None
+        data = getattr(self, "data", None)
+        if isinstance(data, dict):
+            candidate = data.get("job_id")
+            if isinstance(candidate, str) and JOB_ID_PATTERN.fullmatch(candidate):
+                job_id = candidate
+        return UnexpectedResponseError(
+            f"HTTP {self.status_code} {self.what} {problem}",
+            status_code=self.status_code,
+            body=body_excerpt(self.content),
+            job_id=job_id,
+        )
+
+    def string(self, name: str) -> str:
+        value = self.data.get(name)
+        if not isinstance(value, str):
+            raise self.error(_mismatch(name, "a string", value))
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self.error(_mismatch(name, "a string or null", value))
+        return value
+
+    def job_id(self) -> str:
+        value = self.string("job_id")
+        if not JOB_ID_PATTERN.fullmatch(value):
+            raise self.error(f"has a malformed job_id {value[:40]!r}")
+        return value
+
+    def money(self, name: str) -> Decimal:
+        try:
+            return parse_money(self.string(name))
+        except ValueError as exc:
+            raise self.error(f"field {name!r}: {exc}") from exc
+
+    def optional_money(self, name: str) -> Decimal | None:
+        return None if self.data.get(name) is None else self.money(name)
+
+    def time(self, name: str) -> datetime:
+        try:
+            return datetime.fromisoformat(self.string(name))
+        except ValueError as exc:
+            raise self.error(f"field {name!r} is not an ISO 8601 time") from exc
+
+    def optional_time(self, name: str) -> datetime | None:
+        return None if self.data.get(name) is None else self.time(name)
+
+    def error_detail(self) -> tuple[str | None, str | None]:
+        detail = self.data.get("error")
+        if detail is None:
+            return None, None
+        if not isinstance(detail, dict):
+            raise self.error(_mismatch("error", "an object or null", detail))
+        code, message = detail.get("code"), detail.get("message")
+        return (
+            code if isinstance(code, str) else None,
+            message if isinstance(message, str) else None,
+        )
+
+
+def _mismatch(name: str, expected: str, value: object) -> str:
+    got = "missing" if value is None else f"a {type(value).__name__}"
+    return f"field {name!r} should be {expected}, got {got}"
+
+
+def parse_job(content: bytes, status_code: int) -> Job:
+    """Parse the 202 answer of a submit.
+
+    Raises:
+        UnexpectedResponseError: The body is not a Job; it names the job id if it has one.
+    """
+    fields = _Fields(content, status_code, "answer to the submit")
+    job = Job(
+        job_id=fields.job_id(),
+        status=fields.string("status"),
+        estimated_cost=fields.money("estimated_cost"),
+        poll_url=fields.string("poll_url"),
+        created_at=fields.time("created_at"),
+        raw=MappingProxyType(fields.data),
+    )
+    if not job.status:
+        raise fields.error("has an empty status")
+    return job
+
+
+def parse_job_status(content: bytes, status_code: int) -> JobStatus:
+    """Parse the 200 answer of a job poll, accepting statuses it does not know.
+
+    Raises:
+        UnexpectedResponseError: A required field is missing or has the wrong type.
+    """
+    fields = _Fields(content, status_code, "answer to the job poll")
+    code, message = fields.error_detail()
+    status = fields.string("status")
+    if not status:
+        raise fields.error("has an empty status")
+    return JobStatus(
+        job_id=fields.job_id(),
+        status=status,
+        mode=fields.string("mode"),
+        created_at=fields.time("created_at"),
+        updated_at=fields.optional_time("updated_at"),
+        estimated_cost=fields.money("estimated_cost"),
+        cost=fields.optional_money("cost"),
+        image_url=fields.optional_string("image_url"),
+        error_code=code,
+        error_message=message,
+        poll_url=fields.string("poll_url"),
+        raw=MappingProxyType(fields.data),
+    )

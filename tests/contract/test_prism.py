@@ -22,7 +22,7 @@ from sharkapi_client.models import Error, GenerateRequest, Job, JobStatus, Mode
 
 pytestmark = pytest.mark.node
 
-SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text("utf-8"))
 GENERATE = SPEC["paths"]["/v1/generate"]["post"]
 GET_JOB = SPEC["paths"]["/v1/jobs/{job_id}"]["get"]
 JOB_ID = "job_8f2a9d3c"
@@ -85,13 +85,8 @@ def test_submit_returns_202_parsed_to_job(connect: Callable[..., AuthenticatedCl
 
 
 def test_image_to_image_submit_is_accepted(connect: Callable[..., AuthenticatedClient]) -> None:
-    body = GenerateRequest.from_dict(
-        dict(
-            GENERATE["requestBody"]["content"]["application/json"]["examples"]["image_to_image"][
-                "value"
-            ]
-        )
-    )
+    request_examples = GENERATE["requestBody"]["content"]["application/json"]["examples"]
+    body = GenerateRequest.from_dict(dict(request_examples["image_to_image"]["value"]))
     resp = generate_image.sync_detailed(client=connect(), body=body)
     assert resp.status_code == HTTPStatus.ACCEPTED, resp.content
     assert isinstance(resp.parsed, Job)

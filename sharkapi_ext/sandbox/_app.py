@@ -118,33 +118,16 @@ class _Observe:
         request_id = f"req_{next(self.ids):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         status = 0
+        logged = False
         arrived = datetime.now(UTC)
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except DroppedConnection:
-            status = 0
-            raise
-        except Exception:
-            # Never crash on any input: answer a well-formed 500 (with its request id) rather
-            # than letting the server print a traceback and send a bare text page.
-            logger.exception("sandbox bug while handling %s %s", scope["method"], scope["path"])
-            if status:
-                raise
-            await _error(
-                500, "internal_error", "The sandbox failed; this is a bug in the sandbox."
-            )(scope, receive, send_with_id)
-        finally:
+        def log(final_status: int) -> None:
+            # Logged before the last byte goes out, so a client that has its answer always
+            # finds the request in the log.
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             host = b""
             has_auth = False
             for name, value in scope["headers"]:
@@ -158,11 +141,41 @@ class _Observe:
                     path=scope["path"],
                     host=host.decode("latin-1"),
                     has_authorization=has_auth,
-                    status=status,
+                    status=final_status,
                     request_id=request_id,
                     time=arrived,
                 )
             )
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log(status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except DroppedConnection:
+            log(0)
+            raise
+        except Exception:
+            # Never crash on any input: answer a well-formed 500 (with its request id) rather
+            # than letting the server print a traceback and send a bare text page.
+            logger.exception("sandbox bug while handling %s %s", scope["method"], scope["path"])
+            if status:
+                log(status)
+                raise
+            await _error(
+                500, "internal_error", "The sandbox failed; this is a bug in the sandbox."
+            )(scope, receive, send_with_id)
+        finally:
+            log(status)
 
 
 class _Handlers:

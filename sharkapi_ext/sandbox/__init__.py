@@ -85,20 +85,60 @@ Admin endpoints (not in `openapi.yaml`, no auth):
 
 from __future__ import annotations
 
-from ._app import create_app
-from ._config import FAULT_RATE_FIELDS, SandboxConfig
-from ._faults import FAULT_HEADER, FAULT_NAMES, DroppedConnection
-from ._server import DEFAULT_TOKEN, Sandbox, serve
-from ._state import (
-    MARKER_BLOCKED,
-    MARKER_FAIL,
-    MARKER_MODERATE,
-    PRICES,
-    Charge,
-    RequestRecord,
-    SandboxState,
-    Submission,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import create_app
+    from ._config import FAULT_RATE_FIELDS, SandboxConfig
+    from ._faults import FAULT_HEADER, FAULT_NAMES, DroppedConnection
+    from ._server import DEFAULT_TOKEN, Sandbox, serve
+    from ._state import (
+        MARKER_BLOCKED,
+        MARKER_FAIL,
+        MARKER_MODERATE,
+        PRICES,
+        Charge,
+        RequestRecord,
+        SandboxState,
+        Submission,
+    )
+
+# Imported on first use: the pytest plugin lives in this package, and loading it must not
+# import starlette, uvicorn or Pillow for users who installed the SDK without the extra.
+_LAZY = {
+    "create_app": "._app",
+    "FAULT_RATE_FIELDS": "._config",
+    "SandboxConfig": "._config",
+    "FAULT_HEADER": "._faults",
+    "FAULT_NAMES": "._faults",
+    "DroppedConnection": "._faults",
+    "DEFAULT_TOKEN": "._server",
+    "Sandbox": "._server",
+    "serve": "._server",
+    "MARKER_BLOCKED": "._state",
+    "MARKER_FAIL": "._state",
+    "MARKER_MODERATE": "._state",
+    "PRICES": "._state",
+    "Charge": "._state",
+    "RequestRecord": "._state",
+    "SandboxState": "._state",
+    "Submission": "._state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_TOKEN",

@@ -1,0 +1,131 @@
+"""The server: context manager, the pytest fixture, clean shutdown, import hygiene."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import httpx
+import pytest
+
+import sharkapi_ext.sandbox
+from sharkapi_ext.sandbox import Sandbox, SandboxConfig
+
+
+def sandbox_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("sharkapi-sandbox-")]
+
+
+def test_fixture_gives_a_running_fast_sandbox(sharkapi_sandbox: Sandbox) -> None:
+    assert sharkapi_sandbox.running
+    assert sharkapi_sandbox.config.queued_seconds == 0.05
+    headers = {"Authorization": f"Bearer {sharkapi_sandbox.token}"}
+    with httpx.Client(base_url=sharkapi_sandbox.base_url, headers=headers) as client:
+        job_id = client.post("/v1/generate", json={"prompt": "p", "mode": "1k"}).json()["job_id"]
+        time.sleep(0.2)
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "complete"
+
+
+def test_clean_shutdown() -> None:
+    before = set(sandbox_threads())
+    with Sandbox(SandboxConfig(queued_seconds=0, processing_seconds=0)) as sandbox:
+        assert sandbox.base_url == f"http://127.0.0.1:{sandbox.port}"
+        assert sandbox.port > 0
+        # An idle keep-alive connection must not hold the shutdown up.
+        client = httpx.Client(base_url=sandbox.base_url)
+        assert client.get("/_sandbox/ledger").status_code == 200
+    started = time.monotonic()
+    assert not sandbox.running
+    assert set(sandbox_threads()) == before
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{sandbox.base_url}/_sandbox/ledger")
+    client.close()
+    assert time.monotonic() - started < 5
+    sandbox.stop()  # twice is harmless
+
+
+def test_two_sandboxes_get_different_ports() -> None:
+    with Sandbox() as first, Sandbox() as second:
+        assert first.port != second.port
+        assert first.state is not second.state
+
+
+def test_sandbox_cannot_start_twice() -> None:
+    with Sandbox() as sandbox, pytest.raises(RuntimeError, match="already"):
+        sandbox.start()
+
+
+def test_stop_during_a_slow_request() -> None:
+    with Sandbox() as sandbox:
+        errors: list[BaseException] = []
+
+        def slow() -> None:
+            try:
+                httpx.get(
+                    f"{sandbox.base_url}/v1/jobs/job_1",
+                    headers={
+                        "X-Sandbox-Fault": "slow;seconds=30",
+                        "Authorization": "Bearer sk_test_x",
+                    },
+                    timeout=10,
+                )
+            except httpx.HTTPError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(0.1)
+        started = time.monotonic()
+    assert time.monotonic() - started < 5
+    thread.join()
+    assert not sandbox.running
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+def test_plugin_imports_no_server_code() -> None:
+    out = run_python(
+        """
+        import sys
+        import sharkapi_ext.sandbox.pytest_plugin
+        print(sorted(m for m in ("starlette", "uvicorn", "PIL") if m in sys.modules))
+        """
+    )
+    assert out.strip() == "[]"
+
+
+def test_sandbox_is_independent_of_the_client() -> None:
+    # Checked in the source: importing the package also runs sharkapi_ext/__init__.py, which
+    # is not the sandbox's to control. The sandbox itself may import only its own modules.
+    package = pathlib.Path(sharkapi_ext.sandbox.__file__).parent
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level > 1:
+                    names = ["." * node.level + (node.module or "")]
+                elif node.level == 0 and node.module:
+                    names = [node.module]
+            for name in names:
+                if name.startswith(("sharkapi_client", "..")) or (
+                    name.startswith("sharkapi_ext") and not name.startswith("sharkapi_ext.sandbox")
+                ):
+                    offenders.append(f"{path.name}: {name}")
+    assert offenders == []

@@ -104,9 +104,9 @@ class AsyncSharkAPI(BaseClient):
                 return Reply(
                     response.status_code, response.headers, (await response.aread())[:4096]
                 )
-            sink.start(response)
-            async for chunk in response.aiter_raw():
-                sink.write_raw(chunk)
+            if sink.start(response):
+                async for chunk in response.aiter_raw():
+                    sink.write_raw(chunk)
             return sink.finish()
         finally:
             sink.discard()

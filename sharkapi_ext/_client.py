@@ -119,9 +119,9 @@ class SharkAPI(BaseClient):
         try:
             if not response.is_success:
                 return Reply(response.status_code, response.headers, response.read()[:4096])
-            sink.start(response)
-            for chunk in response.iter_raw():
-                sink.write_raw(chunk)
+            if sink.start(response):
+                for chunk in response.iter_raw():
+                    sink.write_raw(chunk)
             return sink.finish()
         finally:
             sink.discard()

@@ -85,8 +85,14 @@ class DownloadSink:
             f"download of {self.url[:200]}: {message}", status_code=status_code, job_id=self.job_id
         )
 
-    def start(self, response: httpx.Response) -> None:
-        """Check the headers and open the temporary file."""
+    def start(self, response: httpx.Response) -> bool:
+        """Check the headers and open the temporary file.
+
+        Returns:
+            True when the caller must now stream the raw body into `write_raw`; False
+            when the transport had already read the body (mock and caching transports
+            do), which is then written here, as httpx decoded it.
+        """
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise self.error(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
@@ -103,6 +109,12 @@ class DownloadSink:
             raise self.error(f"cannot write to {folder}: {exc.strerror or exc}") from exc
         self._temp = Path(name)
         self._file = os.fdopen(handle, "wb")
+        if not response.is_stream_consumed:
+            return True
+        # iter_raw() would raise StreamConsumed; the decoded content is all there is.
+        self._inflate = None
+        self._write(response.content)
+        return False
 
     def write_raw(self, chunk: bytes) -> None:
         """Take one chunk as it came off the wire (still transfer-encoded)."""
@@ -132,7 +144,10 @@ class DownloadSink:
                 if self._kind is None:
                     raise self.error("the file is not a PNG or JPEG (magic bytes)")
         assert self._file is not None
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as exc:  # a full disk must not escape as a bare OSError
+            raise self.error(f"cannot write the file: {exc.strerror or exc}") from exc
 
     def finish(self) -> Path:
         """Close the file, check it, and move it into place; returns the final path."""

@@ -442,14 +442,22 @@ class BaseClient:
 
             def build(timeout: float) -> httpx.Request:
                 body = ImageBody(fields, loaded)
-                request = self._build(
+                shell = self._build(
                     self._submit_method,
                     self._submit_url,
                     timeout,
                     headers=self._submit_headers,
-                    content=b"",
                 )
-                request.stream = body
+                # A fresh Request around the stream: assigning `.stream` to a built one
+                # leaves its cached empty `.content`, which hooks and transports that
+                # call `request.read()` would take for the body.
+                request = httpx.Request(
+                    shell.method,
+                    shell.url,
+                    headers=shell.headers,
+                    stream=body,
+                    extensions=shell.extensions,
+                )
                 request.headers["Content-Length"] = str(body.content_length)
                 return request
 

@@ -1,0 +1,427 @@
+"""The `sharkapi` click application: options, commands and error handling."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sharkapi_ext._client import SharkAPI
+from sharkapi_ext._exceptions import SharkAPIError
+from sharkapi_ext._models import JobStatus
+
+from ._display import StatusLine, is_interactive
+from ._errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, exit_code_for, one_line
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Demo timings of `--sandbox`: slow enough to watch the status change, fast enough to wait for.
+SANDBOX_QUEUED_SECONDS = 0.5
+SANDBOX_PROCESSING_SECONDS = 1.5
+#: Polling the local sandbox every 2 s (the real API's rate) would only add waiting.
+SANDBOX_POLL_INTERVAL = 0.25
+
+
+@dataclass
+class Settings:
+    """Where and how to connect; filled from the group's options, then the command's."""
+
+    base_url: str | None = None
+    token: str | None = None
+    sandbox: bool = False
+    poll_interval: float | None = None
+
+
+class _Group(click.Group):
+    """Turns SDK errors into one stderr line and a per-class exit code (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SharkAPIError as exc:
+            click.echo(one_line(exc), err=True)
+            ctx.exit(exit_code_for(exc))
+
+
+def _connection_options(func: F) -> F:
+    """The options every command also accepts after its name (`generate --sandbox ...`)."""
+    options = [
+        click.option(
+            "--base-url",
+            envvar="SHARKAPI_BASE_URL",
+            help="API base URL (env SHARKAPI_BASE_URL; default https://api.sharkapi.dev).",
+        ),
+        click.option(
+            "--token",
+            envvar="SHARKAPI_TOKEN",
+            help="API token (env SHARKAPI_TOKEN). Never printed.",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            default=None,
+            help="Start a local sandbox in this process and use it (no account, no network).",
+        ),
+        click.option(
+            "--poll-interval",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds between polls (default 2; 0.25 with --sandbox).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _merge(ctx: click.Context, **given: Any) -> Settings:
+    settings: Settings = ctx.ensure_object(Settings)
+    # A value given after the command name wins over the one given before it.
+    merged = Settings(
+        base_url=given.get("base_url") or settings.base_url,
+        token=given.get("token") or settings.token,
+        sandbox=bool(given.get("sandbox") or settings.sandbox),
+        poll_interval=given.get("poll_interval") or settings.poll_interval,
+    )
+    ctx.obj = merged
+    return merged
+
+
+@contextlib.contextmanager
+def open_client(settings: Settings) -> Iterator[SharkAPI]:
+    """A client for the settings, with its in-process sandbox when asked; both closed after.
+
+    Args:
+        settings: The merged connection settings.
+
+    Yields:
+        The client.
+    """
+    with contextlib.ExitStack() as stack:
+        base_url, token = settings.base_url, settings.token
+        poll = settings.poll_interval
+        if settings.sandbox:
+            sandbox = stack.enter_context(_start_sandbox())
+            base_url, token = sandbox.base_url, sandbox.token
+            poll = poll or SANDBOX_POLL_INTERVAL
+        client = stack.enter_context(SharkAPI(token, base_url=base_url, poll_interval=poll or 2.0))
+        yield client
+
+
+def _start_sandbox() -> Any:
+    try:
+        from sharkapi_ext.sandbox import Sandbox, SandboxConfig
+    except ImportError as exc:  # pragma: no cover - only without the sandbox extra
+        raise click.UsageError(
+            f"--sandbox needs the sandbox extra: pip install 'sharkapi[sandbox]' ({exc})"
+        ) from exc
+    return Sandbox(
+        SandboxConfig(
+            queued_seconds=SANDBOX_QUEUED_SECONDS, processing_seconds=SANDBOX_PROCESSING_SECONDS
+        )
+    )
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+def _status_dict(status: JobStatus) -> dict[str, Any]:
+    return {
+        "job_id": status.job_id,
+        "status": status.status,
+        "mode": status.mode,
+        "estimated_cost": _money(status.estimated_cost),
+        "cost": _money(status.cost),
+        "image_url": status.image_url,
+        "error_code": status.error_code,
+        "error_message": status.error_message,
+        "created_at": status.created_at.isoformat(),
+        "updated_at": status.updated_at.isoformat() if status.updated_at else None,
+    }
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _resume_command(ctx: click.Context, job_id: str, output: str | None) -> str:
+    settings: Settings = ctx.obj
+    words = ["sharkapi", "wait", job_id]
+    # Only the URL, never the token: the resume line is printed and may be pasted anywhere.
+    if settings.base_url and not settings.sandbox:
+        words += ["--base-url", settings.base_url]
+    if output:
+        words += ["-o", output]
+    return shlex.join(words)
+
+
+def _interrupted(ctx: click.Context, job_id: str | None, output: str | None) -> None:
+    settings: Settings = ctx.obj
+    if job_id is None:
+        click.echo(
+            "Interrupted before the job id was known; a job may have been created.", err=True
+        )
+    else:
+        click.echo(f"Interrupted. Job {job_id} is still running.", err=True)
+        if settings.sandbox:
+            click.echo("(It ran in this process's sandbox, which has stopped.)", err=True)
+        else:
+            click.echo(f"Resume with: {_resume_command(ctx, job_id, output)}", err=True)
+    ctx.exit(EXIT_INTERRUPTED)
+
+
+def _finish(
+    client: SharkAPI,
+    status: JobStatus,
+    output: str | None,
+    *,
+    as_json: bool,
+    started: float,
+) -> None:
+    path = client.download(status, output or ".")
+    if as_json:
+        data = _status_dict(status)
+        data["path"] = str(path)
+        data["elapsed_seconds"] = round(time.monotonic() - started, 3)
+        _emit_json(data)
+    else:
+        click.echo(f"Saved {path} (job {status.job_id}, cost ${_money(status.cost or Decimal(0))})")
+
+
+@click.group(
+    cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@_connection_options
+@click.version_option(package_name="sharkapi", prog_name="sharkapi")
+@click.pass_context
+def cli(ctx: click.Context, /, **options: Any) -> None:
+    """SharkAPI from the command line: generate images, resume jobs, run batches.
+
+    Try it with no account: sharkapi generate --sandbox "a great white shark" -o shark.png
+    """
+    ctx.obj = Settings()
+    _merge(ctx, **options)
+
+
+def _parse_strength(value: float | None, image: str | None) -> float | None:
+    if value is not None and image is None:
+        raise click.BadParameter("needs --image", param_hint="--strength")
+    return value
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("prompt")
+@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@click.option(
+    "--image", type=click.Path(exists=True, dir_okay=False), help="Source image (PNG/JPEG)."
+)
+@click.option(
+    "--strength", type=click.FloatRange(0, 1), help="How much the source shapes the output."
+)
+@click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the job.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_connection_options
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    /,
+    prompt: str,
+    mode: str,
+    image: str | None,
+    strength: float | None,
+    output: str | None,
+    timeout: float,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Generate one image from PROMPT, wait for it and save it."""
+    settings = _merge(ctx, **options)
+    _parse_strength(strength, image)
+    started = time.monotonic()
+    job_id: str | None = None
+    with open_client(settings) as client:
+        try:
+            with StatusLine(interactive=is_interactive()) as line:
+                job = client.submit(
+                    prompt, mode=mode, image=Path(image) if image else None, image_strength=strength
+                )
+                job_id = job.job_id
+                line.set_job(job.job_id, job.status)
+                status = client.wait(job, timeout=timeout, on_update=line.update)
+        except KeyboardInterrupt:
+            _interrupted(ctx, job_id, output)
+        _finish(client, status, output, as_json=as_json, started=started)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_connection_options
+@click.pass_context
+def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) -> None:
+    """Show a job's current status (one poll; submits nothing)."""
+    settings = _merge(ctx, **options)
+    with open_client(settings) as client:
+        current = client.get_job(job_id)
+    if as_json:
+        _emit_json(_status_dict(current))
+        return
+    parts = [f"job {current.job_id}: {current.status}", f"mode {current.mode}"]
+    if current.cost is not None:
+        parts.append(f"cost ${_money(current.cost)}")
+    else:
+        parts.append(f"estimated ${_money(current.estimated_cost)}")
+    if current.error_code or current.error_message:
+        parts.append(f"error {current.error_code}: {current.error_message}")
+    if current.image_url:
+        parts.append(f"image {current.image_url}")
+    click.echo(", ".join(parts))
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("job_id")
+@click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the job.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_connection_options
+@click.pass_context
+def wait(
+    ctx: click.Context,
+    /,
+    job_id: str,
+    output: str | None,
+    timeout: float,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Wait for an existing job and save its image (resumes by id; submits nothing)."""
+    settings = _merge(ctx, **options)
+    started = time.monotonic()
+    with open_client(settings) as client:
+        try:
+            with StatusLine(interactive=is_interactive()) as line:
+                line.set_job(job_id, "waiting")
+                final = client.wait(job_id, timeout=timeout, on_update=line.update)
+        except KeyboardInterrupt:
+            _interrupted(ctx, job_id, output)
+        _finish(client, final, output, as_json=as_json, started=started)
+
+
+def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.removeprefix("$"))
+    except InvalidOperation:
+        raise click.BadParameter(f"not an amount: {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise click.BadParameter(f"must be >= 0: {value!r}")
+    return amount
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--job-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="How long a job takes (a quarter queued, the rest processing).",
+)
+@click.option(
+    "--balance", callback=_decimal, help="Balance of the ready token, e.g. 5.00 (default 100.00)."
+)
+@click.option("--seed", type=int, help="Seed of the fault generator.")
+@click.option(
+    "--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429."
+)
+@click.option("--rate-503", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
+@click.option(
+    "--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 500."
+)
+@click.option(
+    "--rate-502", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 502."
+)
+@click.option(
+    "--rate-slow", type=click.FloatRange(0, 1), default=0.0, help="Share delayed by --slow-seconds."
+)
+@click.option("--slow-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option(
+    "--rate-drop-after-create",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share of submits whose job is created and whose connection is then dropped.",
+)
+@click.option(
+    "--rate-limit-per-second",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Per-token request rate above which 429 is answered.",
+)
+def sandbox(
+    host: str,
+    port: int,
+    job_seconds: float,
+    balance: Decimal | None,
+    seed: int | None,
+    **faults: Any,
+) -> None:
+    """Run a local SharkAPI sandbox in the foreground until Ctrl-C.
+
+    Faults can also be forced per request with the X-Sandbox-Fault header; see
+    `sharkapi_ext.sandbox` for the marker words ([fail], [moderate], [blocked]).
+    """
+    from sharkapi_ext.sandbox import DEFAULT_TOKEN, SandboxConfig, serve
+
+    settings: dict[str, Any] = {
+        "queued_seconds": job_seconds / 4,
+        "processing_seconds": job_seconds * 3 / 4,
+        "seed": seed,
+        **faults,
+    }
+    if balance is not None:
+        settings["default_balance"] = balance
+    config = SandboxConfig(**settings)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"SharkAPI sandbox on http://{shown_host}:{port}")
+    click.echo(f"Ready token: {DEFAULT_TOKEN}")
+    click.echo(
+        f"Try: SHARKAPI_BASE_URL=http://{shown_host}:{port} SHARKAPI_TOKEN={DEFAULT_TOKEN} "
+        'sharkapi generate "a great white shark"'
+    )
+    sys.stdout.flush()
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config, host=host, port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `sharkapi` script.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+    """
+    cli.main(args=argv, prog_name="sharkapi")

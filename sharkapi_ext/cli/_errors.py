@@ -1,0 +1,111 @@
+"""Exit codes: one per class of failure, so scripts can tell them apart without parsing text."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sharkapi_ext._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InsufficientBalanceError,
+    InternalServerError,
+    InvalidRequestError,
+    JobFailedError,
+    JobModeratedError,
+    ModerationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    SharkAPIError,
+    SubmissionOutcomeUnknownError,
+    WaitTimeoutError,
+)
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_BALANCE",
+    "EXIT_CODES_HELP",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_MODERATED",
+    "EXIT_OK",
+    "EXIT_SERVICE",
+    "EXIT_TIMEOUT",
+    "EXIT_UNKNOWN",
+    "EXIT_USAGE",
+    "exit_code_for",
+    "one_line",
+]
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_AUTH: Final = 3
+EXIT_BALANCE: Final = 4
+EXIT_MODERATED: Final = 5
+EXIT_SERVICE: Final = 6
+EXIT_FAILED: Final = 7
+EXIT_TIMEOUT: Final = 8
+EXIT_UNKNOWN: Final = 9
+EXIT_INTERRUPTED: Final = 130
+
+# Order matters: subclasses before their parents (SubmissionOutcomeUnknownError and
+# APITimeoutError are both APIConnectionErrors, but mean something else to a script).
+_CODES: Final[tuple[tuple[type[SharkAPIError], int], ...]] = (
+    (SubmissionOutcomeUnknownError, EXIT_UNKNOWN),
+    (InvalidRequestError, EXIT_USAGE),
+    (BadRequestError, EXIT_USAGE),
+    (NotFoundError, EXIT_USAGE),
+    (AuthenticationError, EXIT_AUTH),
+    (PermissionDeniedError, EXIT_AUTH),
+    (InsufficientBalanceError, EXIT_BALANCE),
+    (ModerationError, EXIT_MODERATED),
+    (JobModeratedError, EXIT_MODERATED),
+    (APITimeoutError, EXIT_TIMEOUT),
+    (WaitTimeoutError, EXIT_TIMEOUT),
+    (RateLimitError, EXIT_SERVICE),
+    (ServiceUnavailableError, EXIT_SERVICE),
+    (InternalServerError, EXIT_SERVICE),
+    (APIConnectionError, EXIT_SERVICE),
+    (JobFailedError, EXIT_FAILED),
+)
+
+EXIT_CODES_HELP: Final = """\b
+Exit codes:
+  0    success
+  1    any other SharkAPI error (download, unexpected answer)
+  2    bad input or usage (InvalidRequestError, 400, 404 unknown job)
+  3    authentication (401, 403 revoked token)
+  4    insufficient balance (402)
+  5    moderation (422 at submit, or the job was moderated)
+  6    rate limit or service trouble (429, 503, other 5xx, connection)
+  7    the job failed (batch: some requests failed)
+  8    timeout (the wait's deadline, or a request's)
+  9    submission outcome unknown (a job may exist; not resubmitted)
+  130  interrupted (Ctrl-C); the job id and the resume command are printed
+"""
+
+
+def exit_code_for(exc: SharkAPIError) -> int:
+    """The exit code for an SDK error: the first matching class in the table above.
+
+    Args:
+        exc: The error.
+
+    Returns:
+        An exit code from 1 to 9.
+    """
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_ERROR
+
+
+def one_line(exc: BaseException) -> str:
+    """`ErrorName: message` on a single line, as printed on stderr."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

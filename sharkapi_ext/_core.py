@@ -476,7 +476,12 @@ class BaseClient:
         reply = yield from self._request_flow(
             build, RequestKind.READ, job_id=job_id, deadline=deadline
         )
-        status = parse_job_status(reply.content, reply.status_code)
+        try:
+            status = parse_job_status(reply.content, reply.status_code)
+        except UnexpectedResponseError as exc:
+            # The body may not say which job it is about; the caller asked about this one.
+            exc.job_id = exc.job_id or job_id
+            raise
         if status.job_id != job_id:
             raise UnexpectedResponseError(
                 f"asked for job {job_id}, the API answered about job {status.job_id}",

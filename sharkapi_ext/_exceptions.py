@@ -292,7 +292,7 @@ def make_status_error(
     text = content.decode("utf-8", errors="replace")
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deeply
         body = text[:_MAX_MESSAGE_CHARS]
     if isinstance(body, dict):
         error = body.get("error")

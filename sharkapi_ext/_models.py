@@ -121,6 +121,8 @@ class _Fields:
             data = json.loads(content)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
             raise self.error("is not JSON") from exc
+        except RecursionError as exc:  # "[[[[..." a megabyte deep
+            raise self.error("is JSON nested too deeply") from exc
         if not isinstance(data, dict):
             raise self.error("is not a JSON object")
         self.data: dict[str, Any] = data

@@ -100,10 +100,12 @@ class RetryPolicy:
     def backoff(self, retries_taken: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number ``retries_taken + 1``.
 
-        The server's Retry-After wins when it gave one; otherwise capped exponential
-        backoff with jitter.
+        The server's Retry-After wins when it gave a positive one; otherwise capped
+        exponential backoff with jitter. A zero (or past HTTP date) gets the backoff too:
+        honoured literally, it would make `wait`, which retries until its deadline,
+        hammer the API in a busy loop.
         """
-        if retry_after is not None:
+        if retry_after is not None and retry_after > 0:
             return retry_after
         base = min(self.initial_backoff * 2.0**retries_taken, self.max_backoff)
         return base * (1.0 - self.jitter * self.random())

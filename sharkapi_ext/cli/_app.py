@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shlex
@@ -15,12 +16,21 @@ from typing import Any, TypeVar
 
 import click
 
+from sharkapi_ext._async_client import AsyncSharkAPI
 from sharkapi_ext._client import SharkAPI
 from sharkapi_ext._exceptions import SharkAPIError
 from sharkapi_ext._models import JobStatus
 
+from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch
 from ._display import StatusLine, is_interactive
-from ._errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, exit_code_for, one_line
+from ._errors import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_UNKNOWN,
+    exit_code_for,
+    one_line,
+)
 
 __all__ = ["cli", "main"]
 
@@ -98,6 +108,19 @@ def _merge(ctx: click.Context, **given: Any) -> Settings:
 
 
 @contextlib.contextmanager
+def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, float]]:
+    """(base_url, token, poll_interval), starting the in-process sandbox when asked."""
+    with contextlib.ExitStack() as stack:
+        base_url, token = settings.base_url, settings.token
+        poll = settings.poll_interval
+        if settings.sandbox:
+            sandbox = stack.enter_context(_start_sandbox())
+            base_url, token = sandbox.base_url, sandbox.token
+            poll = poll or SANDBOX_POLL_INTERVAL
+        yield base_url, token, poll or 2.0
+
+
+@contextlib.contextmanager
 def open_client(settings: Settings) -> Iterator[SharkAPI]:
     """A client for the settings, with its in-process sandbox when asked; both closed after.
 
@@ -107,14 +130,10 @@ def open_client(settings: Settings) -> Iterator[SharkAPI]:
     Yields:
         The client.
     """
-    with contextlib.ExitStack() as stack:
-        base_url, token = settings.base_url, settings.token
-        poll = settings.poll_interval
-        if settings.sandbox:
-            sandbox = stack.enter_context(_start_sandbox())
-            base_url, token = sandbox.base_url, sandbox.token
-            poll = poll or SANDBOX_POLL_INTERVAL
-        client = stack.enter_context(SharkAPI(token, base_url=base_url, poll_interval=poll or 2.0))
+    with (
+        _connection(settings) as (base_url, token, poll),
+        SharkAPI(token, base_url=base_url, poll_interval=poll) as client,
+    ):
         yield client
 
 
@@ -329,6 +348,144 @@ def wait(
         except KeyboardInterrupt:
             _interrupted(ctx, job_id, output)
         _finish(client, final, output, as_json=as_json, started=started)
+
+
+def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:
+    adopted: dict[int, str] = {}
+    for value in values:
+        line, sep, job_id = value.partition(":")
+        if not sep or not line.isdigit() or not job_id:
+            raise click.BadParameter(f"expected LINE:JOB_ID, got {value!r}")
+        adopted[int(line)] = job_id
+    return adopted
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the images and the journal (.sharkapi-journal.jsonl).",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for each job.",
+)
+@click.option(
+    "--resubmit-unknown",
+    is_flag=True,
+    help="Submit again the requests whose submission outcome is unknown (may pay twice).",
+)
+@click.option(
+    "--adopt",
+    multiple=True,
+    callback=_adopt,
+    metavar="LINE:JOB_ID",
+    help="Record the job you found for an outcome-unknown line, and wait for it.",
+)
+@_connection_options
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    /,
+    file: Path,
+    out: Path,
+    concurrency: int,
+    mode: str,
+    timeout: float,
+    resubmit_unknown: bool,
+    adopt: dict[int, str],
+    **options: Any,
+) -> None:
+    """Generate an image for every line of FILE into --out; safe to kill and run again.
+
+    FILE holds one prompt per line, or JSON objects such as
+    {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4}.
+    A journal in --out records every step before it happens, so running the same
+    command again resumes submitted jobs, submits only what was never submitted, and
+    downloads each image once. A request whose submission outcome is unknown (the
+    process died during its submit, or the connection broke) is reported and not
+    resubmitted: find its job and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown.
+
+    Exit status: 0 when every request has its image, 9 when some outcome is unknown,
+    7 when some failed, 3 or 4 when the account stopped the batch.
+    """
+    settings = _merge(ctx, **options)
+    requests = parse_batch_file(file, mode)
+    with _connection(settings) as (base_url, token, poll):
+        try:
+            result = asyncio.run(
+                _run_batch(
+                    base_url,
+                    token,
+                    poll,
+                    requests,
+                    out,
+                    concurrency,
+                    timeout,
+                    resubmit_unknown,
+                    adopt,
+                )
+            )
+        except KeyboardInterrupt:
+            # Every step is in the journal already; the same command picks up from there.
+            click.echo("Interrupted. Run the same command again to resume the batch.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+    _print_summary(result, out)
+    if result.fatal is not None:
+        raise result.fatal
+    if result.unknown:
+        ctx.exit(EXIT_UNKNOWN)
+    if result.failures or result.pending:
+        ctx.exit(EXIT_FAILED)
+
+
+async def _run_batch(
+    base_url: str | None,
+    token: str | None,
+    poll: float,
+    requests: list[BatchRequest],
+    out: Path,
+    concurrency: int,
+    timeout: float,
+    resubmit_unknown: bool,
+    adopt: dict[int, str],
+) -> BatchResult:
+    async with AsyncSharkAPI(token, base_url=base_url, poll_interval=poll) as client:
+        return await run_batch(
+            client,
+            requests,
+            out,
+            concurrency=concurrency,
+            timeout=timeout,
+            resubmit_unknown=resubmit_unknown,
+            adopt=adopt,
+            interactive=is_interactive(),
+        )
+
+
+def _print_summary(result: BatchResult, out: Path) -> None:
+    click.echo(
+        f"Images: {result.images}/{result.total} in {out} ({result.downloaded} downloaded now)"
+    )
+    if result.failures:
+        reasons = ", ".join(f"{name} {count}" for name, count in sorted(result.failures.items()))
+        click.echo(f"Failures: {sum(result.failures.values())} ({reasons})")
+    if result.unknown:
+        lines = ", ".join(str(line) for line in sorted(result.unknown))
+        click.echo(
+            f"Outcome unknown: {len(result.unknown)} (lines {lines}); not resubmitted. A job may "
+            "exist: find it and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown."
+        )
+    if result.pending:
+        click.echo(f"Not submitted: {result.pending} (stopped early); run the command again.")
+    click.echo(f"Total cost: ${result.cost:.2f}")
 
 
 def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:

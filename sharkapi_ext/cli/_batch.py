@@ -1,0 +1,401 @@
+"""`sharkapi batch`: many prompts, a crash-safe journal, and resume without resubmitting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sharkapi_ext._async_client import AsyncSharkAPI
+from sharkapi_ext._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    InsufficientBalanceError,
+    InternalServerError,
+    InvalidRequestError,
+    JobError,
+    ModerationError,
+    PermissionDeniedError,
+    SharkAPIError,
+    SubmissionOutcomeUnknownError,
+)
+from sharkapi_ext._models import JobStatus
+
+from ._journal import Journal, KeyState, request_key
+
+__all__ = ["BatchRequest", "BatchResult", "parse_batch_file", "run_batch"]
+
+# Refusals that no retry will change: the request itself is at fault.
+_FINAL_SUBMIT_ERRORS = (InvalidRequestError, BadRequestError, ModerationError)
+# Refusals that concern the account: every other submit would fail the same way.
+_FATAL_SUBMIT_ERRORS = (AuthenticationError, PermissionDeniedError, InsufficientBalanceError)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One line of the batch file.
+
+    Attributes:
+        line: Its 1-based line number.
+        prompt: The prompt.
+        mode: ``1k`` or ``2k``.
+        image: A source image path, or None.
+        image_strength: The source's weight, or None.
+        key: The journal key (line number and hash of the above).
+    """
+
+    line: int
+    prompt: str
+    mode: str
+    image: str | None
+    image_strength: float | None
+    key: str
+
+    @property
+    def file_name(self) -> str:
+        """The image's file name: line number and request hash, stable across runs."""
+        return f"{self.line:05d}-{self.key.rsplit('-', 1)[1][:8]}.png"
+
+
+def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
+    """Read a batch file: one prompt per line, or JSON objects with per-request options.
+
+    Blank lines and lines starting with ``#`` are skipped (line numbers still count).
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Returns:
+        The requests, in file order.
+
+    Raises:
+        click.UsageError: A JSON line is malformed; nothing is submitted then.
+    """
+    requests: list[BatchRequest] = []
+    text = path.read_text(encoding="utf-8")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        fields: dict[str, Any]
+        if stripped.startswith("{"):
+            try:
+                data = json.loads(stripped)
+            except ValueError as exc:
+                raise click.UsageError(f"{path}:{number}: not valid JSON: {exc}") from None
+            unknown = set(data) - {"prompt", "mode", "image", "image_strength"}
+            if unknown:
+                raise click.UsageError(f"{path}:{number}: unknown fields {sorted(unknown)}")
+            if not isinstance(data.get("prompt"), str):
+                raise click.UsageError(f"{path}:{number}: 'prompt' must be a string")
+            fields = {
+                "prompt": data["prompt"],
+                "mode": data.get("mode", default_mode),
+                "image": data.get("image"),
+                "image_strength": data.get("image_strength"),
+            }
+        else:
+            fields = {"prompt": stripped, "mode": default_mode, "image": None}
+            fields["image_strength"] = None
+        requests.append(BatchRequest(line=number, key=request_key(number, fields), **fields))
+    return requests
+
+
+@dataclass
+class BatchResult:
+    """What the batch ended with, over every run that shares the journal.
+
+    Attributes:
+        total: Requests in the file.
+        images: Requests with their image on disk.
+        downloaded: Images downloaded by this run.
+        failures: Failed requests by reason (exception name).
+        unknown: Line numbers whose submission outcome is unknown.
+        pending: Requests not finished (stopped early, or waiting to be retried).
+        cost: Total cost of the finished jobs.
+        fatal: The account-level error that stopped new submissions, if any.
+    """
+
+    total: int = 0
+    images: int = 0
+    downloaded: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    unknown: list[int] = field(default_factory=list)
+    pending: int = 0
+    cost: Decimal = Decimal("0.00")
+    fatal: SharkAPIError | None = None
+
+
+class _Display:
+    """The progress bar on a terminal; one plain line per finished request otherwise."""
+
+    def __init__(self, total: int, *, interactive: bool) -> None:
+        self.done = 0
+        self.failed = 0
+        self.unknown = 0
+        self.in_flight = 0
+        self.spend = Decimal("0.00")
+        self._progress: Progress | None = None
+        if interactive:
+            self._progress = Progress(
+                TextColumn("[bold]batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                refresh_per_second=8,
+            )
+            self._task = self._progress.add_task("batch", total=total, counts="")
+            self._progress.start()
+        self._refresh()
+
+    def _counts(self) -> str:
+        text = f"done {self.done}  failed {self.failed}  in flight {self.in_flight}"
+        if self.unknown:
+            text += f"  unknown {self.unknown}"
+        return f"{text}  spent ${self.spend:.2f}"
+
+    def _refresh(self) -> None:
+        if self._progress is not None:
+            finished = self.done + self.failed + self.unknown
+            self._progress.update(self._task, completed=finished, counts=self._counts())
+
+    def start(self) -> None:
+        self.in_flight += 1
+        self._refresh()
+
+    def stop(self) -> None:
+        self.in_flight -= 1
+        self._refresh()
+
+    def finished(self, request: BatchRequest, outcome: str, cost: Decimal | None = None) -> None:
+        if outcome == "done":
+            self.done += 1
+            self.spend += cost or 0
+        elif outcome == "unknown":
+            self.unknown += 1
+        else:
+            self.failed += 1
+        self._refresh()
+        if self._progress is None:
+            print(f"line {request.line}: {outcome} ({self._counts()})", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class _Runner:
+    def __init__(
+        self,
+        client: AsyncSharkAPI,
+        journal: Journal,
+        out: Path,
+        *,
+        concurrency: int,
+        timeout: float,
+        resubmit_unknown: bool,
+        display: _Display,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.out = out
+        self.gate = asyncio.Semaphore(concurrency)
+        self.timeout = timeout
+        self.resubmit_unknown = resubmit_unknown
+        self.display = display
+        self.result = BatchResult()
+
+    async def run(self, requests: list[BatchRequest]) -> BatchResult:
+        self.result.total = len(requests)
+        await asyncio.gather(*(self.one(request) for request in requests))
+        return self.result
+
+    async def one(self, request: BatchRequest) -> None:
+        state = self.journal.states.get(request.key)
+        if state is not None and self._settled(request, state):
+            return
+        async with self.gate:
+            self.display.start()
+            try:
+                await self._work(request, state)
+            finally:
+                self.display.stop()
+
+    def _settled(self, request: BatchRequest, state: KeyState) -> bool:
+        """Account for a request the journal already closed; False if work remains."""
+        if state.kind == "done" and state.path and (self.out / state.path).is_file():
+            cost = Decimal(state.cost or "0")
+            self.result.images += 1
+            self.result.cost += cost
+            self.display.finished(request, "done", cost)
+            return True
+        if state.kind == "failed" and state.final:
+            self.result.failures[state.reason or "Error"] += 1
+            self.display.finished(request, "failed")
+            return True
+        if state.kind in ("intent", "unknown") and not self.resubmit_unknown:
+            self.result.unknown.append(request.line)
+            self.display.finished(request, "unknown")
+            return True
+        return False
+
+    async def _work(self, request: BatchRequest, state: KeyState | None) -> None:
+        job_id = state.job_id if state is not None else None
+        if job_id is None:
+            job_id = await self._submit(request)
+            if job_id is None:
+                return
+        try:
+            status = await self.client.wait(job_id, timeout=self.timeout)
+        except JobError as exc:
+            self._fail(request, exc, job_id=job_id, final=True)
+            return
+        except SharkAPIError as exc:
+            # The job exists and may still finish: the next run waits on it again.
+            self._fail(request, exc, job_id=job_id, final=False)
+            return
+        await self._save(request, status)
+
+    async def _submit(self, request: BatchRequest) -> str | None:
+        if self.result.fatal is not None:
+            self.result.pending += 1
+            return None
+        self.journal.write("intent", request.key, line=request.line)
+        try:
+            job = await self.client.submit(
+                request.prompt,
+                mode=request.mode,
+                image=Path(request.image) if request.image else None,
+                image_strength=request.image_strength,
+            )
+        except (SubmissionOutcomeUnknownError, InternalServerError) as exc:
+            # The server may have created (and will charge) the job: never resubmit silently.
+            self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))
+            self.result.unknown.append(request.line)
+            self.display.finished(request, "unknown")
+            return None
+        except _FATAL_SUBMIT_ERRORS as exc:
+            if self.result.fatal is None:
+                self.result.fatal = exc
+            self._fail(request, exc, job_id=None, final=False)
+            return None
+        except SharkAPIError as exc:
+            self._fail(request, exc, job_id=None, final=isinstance(exc, _FINAL_SUBMIT_ERRORS))
+            return None
+        self.journal.write("job", request.key, job_id=job.job_id)
+        return job.job_id
+
+    async def _save(self, request: BatchRequest, status: JobStatus) -> None:
+        target = self.out / request.file_name
+        # The SDK writes atomically, so a file that exists is complete: a run killed
+        # between the download and its journal record does not download it again.
+        if not target.is_file():
+            try:
+                await self.client.download(status, target)
+            except SharkAPIError as exc:
+                self._fail(request, exc, job_id=status.job_id, final=False)
+                return
+            self.result.downloaded += 1
+        cost = status.cost if status.cost is not None else status.estimated_cost
+        self.journal.write(
+            "done", request.key, job_id=status.job_id, path=request.file_name, cost=f"{cost:.2f}"
+        )
+        self.result.images += 1
+        self.result.cost += cost
+        self.display.finished(request, "done", cost)
+
+    def _fail(
+        self, request: BatchRequest, exc: SharkAPIError, *, job_id: str | None, final: bool
+    ) -> None:
+        self.journal.write(
+            "failed",
+            request.key,
+            job_id=job_id,
+            reason=type(exc).__name__,
+            message=" ".join(str(exc).split()),
+            final=final,
+        )
+        self.result.failures[type(exc).__name__] += 1
+        self.display.finished(request, "failed")
+
+
+def adopt_jobs(journal: Journal, requests: list[BatchRequest], adopt: dict[int, str]) -> None:
+    """Record job ids the user found for requests whose outcome was unknown.
+
+    Args:
+        journal: The batch's journal.
+        requests: The batch's requests.
+        adopt: Line number to job id.
+
+    Raises:
+        click.UsageError: A line is not in the batch or its outcome is not unknown.
+    """
+    by_line = {request.line: request for request in requests}
+    for line, job_id in adopt.items():
+        request = by_line.get(line)
+        if request is None:
+            raise click.UsageError(f"--adopt: line {line} is not a request of this batch")
+        state = journal.states.get(request.key)
+        if state is None or state.kind not in ("intent", "unknown"):
+            kind = state.kind if state else "never submitted"
+            raise click.UsageError(f"--adopt: line {line} is not outcome-unknown ({kind})")
+        journal.write("job", request.key, job_id=job_id, adopted=True)
+
+
+async def run_batch(
+    client: AsyncSharkAPI,
+    requests: list[BatchRequest],
+    out: Path,
+    *,
+    concurrency: int,
+    timeout: float,
+    resubmit_unknown: bool,
+    adopt: dict[int, str],
+    interactive: bool,
+) -> BatchResult:
+    """Run (or resume) a batch, journaling every step in ``out``.
+
+    Args:
+        client: The client to use.
+        requests: The parsed batch file.
+        out: The output directory, which holds the journal.
+        concurrency: Requests in flight at once.
+        timeout: Each job's wait deadline, in seconds.
+        resubmit_unknown: Submit again the requests whose outcome is unknown.
+        adopt: Job ids to record for outcome-unknown requests (line number to job id).
+        interactive: Draw a progress bar.
+
+    Returns:
+        The result over the whole journal.
+    """
+    journal = Journal(out)
+    try:
+        adopt_jobs(journal, requests, adopt)
+        display = _Display(len(requests), interactive=interactive)
+        try:
+            runner = _Runner(
+                client,
+                journal,
+                out,
+                concurrency=concurrency,
+                timeout=timeout,
+                resubmit_unknown=resubmit_unknown,
+                display=display,
+            )
+            return await runner.run(requests)
+        finally:
+            display.close()
+    finally:
+        journal.close()

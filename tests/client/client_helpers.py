@@ -222,3 +222,8 @@ class Twin:
         driver = Driver(self.new(token, **kwargs))
         self.drivers.append(driver)
         return driver
+
+
+def make_twin(is_async: bool) -> Twin:
+    """A fresh twin, for tests (hypothesis ones) that cannot use the function fixtures."""
+    return Twin(is_async, Script(), FakeClock())

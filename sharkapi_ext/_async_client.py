@@ -25,6 +25,8 @@ T = TypeVar("T")
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
 
+_REQUEST_KEYS = frozenset({"prompt", "mode", "image", "image_strength", "timeout", "on_update"})
+
 
 class AsyncSharkAPI(BaseClient):
     """The asyncio SharkAPI client: `SharkAPI`'s methods as coroutines, plus `generate_many`.
@@ -197,6 +199,14 @@ class AsyncSharkAPI(BaseClient):
                         raise InvalidRequestError(
                             "requests",
                             f"each must be a prompt or a mapping, got {type(item).__name__}",
+                        )
+                    unknown = set(item) - _REQUEST_KEYS
+                    if unknown or "prompt" not in item:
+                        # A typo would otherwise come back as a bare TypeError.
+                        raise InvalidRequestError(
+                            "requests",
+                            f"each mapping needs 'prompt' and only {sorted(_REQUEST_KEYS)}, "
+                            f"got {sorted(map(str, item))}",
                         )
                     kwargs = {"mode": mode, "timeout": timeout, "on_update": on_update, **item}
                     return await self.generate(**kwargs)

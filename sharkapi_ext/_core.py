@@ -30,6 +30,7 @@ from ._download import DownloadSink
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    DownloadError,
     InvalidRequestError,
     JobFailedError,
     JobModeratedError,
@@ -381,6 +382,14 @@ class BaseClient:
                 )
                 retry_after = getattr(error, "retry_after", None)
                 retryable = policy.should_retry_status(status, kind)
+                if fetch is not None:
+                    # An image host's 403 or 404 is an expired or missing link, not a
+                    # revoked token or an unknown job: it gets its own class.
+                    error = DownloadError(
+                        f"download of {request.url.copy_with(query=None)}: {error.message}",
+                        status_code=status,
+                        job_id=job_id,
+                    )
             if not retryable or (deadline is None and retries_taken >= policy.max_retries):
                 raise error from cause
             pause = policy.backoff(retries_taken, retry_after)

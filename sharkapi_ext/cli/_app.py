@@ -31,6 +31,7 @@ from ._errors import (
     exit_code_for,
     one_line,
 )
+from ._journal import JournalLockedError
 
 __all__ = ["cli", "main"]
 
@@ -433,6 +434,8 @@ def batch(
                     adopt,
                 )
             )
+        except JournalLockedError as exc:
+            raise click.UsageError(str(exc)) from None
         except KeyboardInterrupt:
             # Every step is in the journal already; the same command picks up from there.
             click.echo("Interrupted. Run the same command again to resume the batch.", err=True)

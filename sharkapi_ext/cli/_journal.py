@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-__all__ = ["JOURNAL_NAME", "Journal", "KeyState", "request_key"]
+__all__ = ["JOURNAL_NAME", "Journal", "JournalLockedError", "KeyState", "request_key"]
 
 JOURNAL_NAME: Final = ".sharkapi-journal.jsonl"
 _VERSION: Final = 1
@@ -89,8 +89,14 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / JOURNAL_NAME
         self.states: dict[str, KeyState] = {}
-        self._replay()
         self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
+        try:
+            _lock(self._file)
+        except BaseException:
+            self._file.close()
+            raise
+        self._replay()
+        _remove_partial_downloads(directory)
         if self._file.tell() == 0:
             _fsync_dir(directory)
         elif not self._ends_with_newline():
@@ -157,6 +163,29 @@ class Journal:
     def close(self) -> None:
         """Close the file."""
         self._file.close()
+
+
+class JournalLockedError(Exception):
+    """Another process is running a batch into the same directory."""
+
+
+def _lock(file: IO[str]) -> None:
+    # Two batches appending to one journal would each resubmit the other's intents.
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock, documented
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise JournalLockedError(f"another batch is running into {file.name}") from exc
+
+
+def _remove_partial_downloads(directory: Path) -> None:
+    # A download killed mid-way leaves the SDK's temporary file (".sharkapi-*.part")
+    # beside its target; the final name only ever appears complete, so these are waste.
+    for temp in directory.glob(".sharkapi-*.part"):
+        temp.unlink(missing_ok=True)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -60,6 +60,23 @@ def _uvicorn_config(app: Starlette, *, host: str, port: int, log_level: str) -> 
     )
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it every small response waits ~40 ms for a delayed ACK (Nagle). uvicorn's
+    # own binding has the same problem, so the sandbox always binds its socket itself.
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Sandbox:
     """A sandbox server on a free local port, in a background thread.
 
@@ -89,20 +106,7 @@ class Sandbox:
         self.token = DEFAULT_TOKEN
         self.state.add_token(self.token)
         self._host = host
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
-        # TCP, and without it every small response waits ~40 ms for a delayed ACK (Nagle).
-        self._socket = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET,
-            socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self._socket.bind((host, port))
-        except OSError:
-            self._socket.close()
-            raise
+        self._socket = _bind(host, port)
         self._port: int = self._socket.getsockname()[1]
         self.app = create_app(state=self.state, image_origin=self.image_origin)
         self._server: uvicorn.Server | None = None
@@ -264,4 +268,9 @@ def serve(
     _install_log_filter()
     app = create_app(state=state, image_origin=image_origin)
     uvicorn_config = _uvicorn_config(app, host=host, port=port, log_level=log_level)
-    uvicorn.Server(uvicorn_config).run()
+    sock = _bind(host, port)
+    try:
+        sock.listen(2048)
+        uvicorn.Server(uvicorn_config).run(sockets=[sock])
+    finally:
+        sock.close()

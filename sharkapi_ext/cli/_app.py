@@ -475,7 +475,8 @@ async def _run_batch(
 
 def _print_summary(result: BatchResult, out: Path) -> None:
     click.echo(
-        f"Images: {result.images}/{result.total} in {out} ({result.downloaded} downloaded now)"
+        f"Images: {result.images}/{result.total} in {out} "
+        f"({result.downloaded} downloaded by this run)"
     )
     if result.failures:
         reasons = ", ".join(f"{name} {count}" for name, count in sorted(result.failures.items()))

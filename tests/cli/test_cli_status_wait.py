@@ -82,8 +82,10 @@ def test_subcommand_options_override_global(
     job_id = _submit(sandbox)
     result = runner.invoke(
         cli,
-        ["--base-url", "https://wrong.invalid", "status", job_id]
-        + ["--base-url", sandbox.base_url, "--token", sandbox.token],
+        [
+            *("--base-url", "https://wrong.invalid", "status", job_id),
+            *("--base-url", sandbox.base_url, "--token", sandbox.token),
+        ],
     )
     assert result.exit_code == 0, result.output
 

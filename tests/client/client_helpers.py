@@ -70,7 +70,9 @@ def polled(status: str = "queued", job_id: str = JOB_ID, **extra: Any) -> httpx.
     return httpx.Response(200, json=status_body(status, job_id, **extra))
 
 
-def error(status_code: int, code: str = "oops", headers: dict[str, str] | None = None) -> httpx.Response:
+def error(
+    status_code: int, code: str = "oops", headers: dict[str, str] | None = None
+) -> httpx.Response:
     return httpx.Response(
         status_code, json={"error": {"code": code, "message": f"m {code}"}}, headers=headers
     )

@@ -64,7 +64,8 @@ def test_plain_http_refused(twin: Twin, url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://localhost:8000", "http://127.0.0.1:9", "http://[::1]:8080", "http://a.localhost"]
+    "url",
+    ["http://localhost:8000", "http://127.0.0.1:9", "http://[::1]:8080", "http://a.localhost"],
 )
 def test_plain_http_allowed_on_loopback(twin: Twin, url: str) -> None:
     twin.new(base_url=url)

@@ -55,7 +55,9 @@ def leftovers(folder: Path) -> list[str]:
 def test_download_into_a_directory(twin: Twin, tmp_path: Path) -> None:
     status = done_status(twin)
     twin.script.add(
-        streamed(IMAGE[:10], IMAGE[10:], **{"Content-Disposition": 'attachment; filename="../x.sh"'})
+        streamed(
+            IMAGE[:10], IMAGE[10:], **{"Content-Disposition": 'attachment; filename="../x.sh"'}
+        )
     )
     path = twin().download(status, tmp_path)
     assert path == tmp_path / f"{JOB_ID}.png"
@@ -114,9 +116,7 @@ def test_size_cap_counts_bytes_read_not_content_length(twin: Twin, tmp_path: Pat
 def test_declared_oversize_is_refused_before_reading(twin: Twin, tmp_path: Path) -> None:
     status = done_status(twin)
     stream = Chunks(IMAGE)
-    twin.script.add(
-        httpx.Response(200, stream=stream, headers={"Content-Length": str(10**9)})
-    )
+    twin.script.add(httpx.Response(200, stream=stream, headers={"Content-Length": str(10**9)}))
     with pytest.raises(sdk.DownloadError, match="Content-Length"):
         twin().download(status, tmp_path, max_bytes=10_000)
     assert stream.sent == 0
@@ -132,9 +132,7 @@ def test_gzip_bomb_stops_near_the_cap(twin: Twin, tmp_path: Path) -> None:
     bomb += packer.flush()
     pieces = [bomb[i : i + 4096] for i in range(0, len(bomb), 4096)]
     stream = Chunks(*pieces)
-    twin.script.add(
-        httpx.Response(200, stream=stream, headers={"Content-Encoding": "gzip"})
-    )
+    twin.script.add(httpx.Response(200, stream=stream, headers={"Content-Encoding": "gzip"}))
     with pytest.raises(sdk.DownloadError, match="cap"):
         twin().download(status, tmp_path, max_bytes=1 << 20)
     # 1 MiB of zeros is about 1 KiB of gzip: it stopped at the first chunks, not the end.

@@ -76,7 +76,7 @@ def test_results_in_order_and_failures_isolated() -> None:
     requests[5] = {"prompt": "pgone", "mode": "2k"}
     requests[7] = "p-quota"
     updates: list[str] = []
-    results, farm = run_many(requests, on_update=lambda s: updates.append(s.job_id))
+    results, _ = run_many(requests, on_update=lambda s: updates.append(s.job_id))
     assert len(results) == 10
     for i, result in enumerate(results):
         if i == 2:

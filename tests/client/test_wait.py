@@ -26,7 +26,9 @@ UNFINISHED = st.one_of(
     final=st.sampled_from(sorted(TERMINAL_STATUSES)),
     start=st.sampled_from(["id", "job"]),
 )
-def test_wait_one_get_per_status(is_async: bool, unfinished: list[str], final: str, start: str) -> None:
+def test_wait_one_get_per_status(
+    is_async: bool, unfinished: list[str], final: str, start: str
+) -> None:
     twin = make_twin(is_async)
     sequence = [*unfinished, final]
     twin.script.add(*(polled(s) for s in sequence))

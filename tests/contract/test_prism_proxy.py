@@ -19,7 +19,10 @@ from conftest import PRISM, ROOT, SPEC, ensure_node_tools, free_port, stop, wait
 
 from sharkapi_ext.sandbox import Sandbox, SandboxConfig
 
-PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
+PNG_1X1 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
+    "nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
+)
 
 
 @pytest.fixture(scope="module")

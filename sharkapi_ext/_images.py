@@ -93,6 +93,9 @@ def load_image(source: object) -> _Loaded:
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source) if isinstance(source, bytearray) else source
+        if isinstance(data, memoryview) and (data.format != "B" or not data.c_contiguous):
+            # Chunks slice the view by item: they must be bytes, laid out in order.
+            data = data.tobytes()
         head = bytes(memoryview(data)[:8])
         size = memoryview(data).nbytes
         loaded = _Loaded(data, None, size)

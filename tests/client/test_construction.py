@@ -12,8 +12,8 @@ from sharkapi_ext import AsyncSharkAPI, InvalidRequestError, SharkAPI
 
 
 def test_token_from_argument(twin: Twin) -> None:
-    client = twin("sk_arg")
-    client.get_job(JOB_ID) if twin.script.add(polled()) else None
+    twin.script.add(polled())
+    twin("sk_arg").get_job(JOB_ID)
     assert twin.script.requests[0].headers["authorization"] == "Bearer sk_arg"
 
 

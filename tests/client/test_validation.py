@@ -144,3 +144,13 @@ def test_encode_decode_roundtrip(tmp_path: Path) -> None:
         decode_image("not base64!!")
     with pytest.raises(InvalidRequestError):
         encode_image(b"plain text")
+
+
+def test_memoryview_of_wider_items_is_sent_as_its_bytes(twin: Twin) -> None:
+    import array
+
+    image = PNG + b"\x00" * 8  # a multiple of 4 bytes
+    words = memoryview(array.array("I", image))
+    twin.script.add(accepted())
+    twin().submit("x", mode="1k", image=words)
+    assert twin.script.requests[0].json()["image"] == base64.b64encode(image).decode()

@@ -12,7 +12,16 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from ._core import USER_AGENT, BaseClient, BodyReader, Fetch, Flow, Reply, Send, Sleep
+from ._core import (
+    DEFAULT_LIMITS,
+    MAX_CONNECTIONS,
+    USER_AGENT,
+    BaseClient,
+    Fetch,
+    Flow,
+    Send,
+    Sleep,
+)
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
@@ -64,9 +73,10 @@ class AsyncSharkAPI(BaseClient):
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            limits=DEFAULT_LIMITS,
         )
         self._sleep = sleep
+        self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
 
     # -- the driver: the only place this class does I/O -------------------------------
 
@@ -86,33 +96,44 @@ class AsyncSharkAPI(BaseClient):
             flow.close()
 
     async def _perform(self, action: Send | Fetch | Sleep) -> Any:
-        if isinstance(action, Send):
-            response = await self._http.send(action.request, stream=True, follow_redirects=False)
+        if isinstance(action, Sleep):
+            await self._sleep(action.seconds)
+            return None
+        if isinstance(action, Fetch):
+            return await self._exchange(action)
+        # Unlike the sync client, this one can bound the whole exchange, headers
+        # included: a server that trickles its headers never trips a per-read timeout.
+        try:
+            async with asyncio.timeout(max(action.deadline - self._clock(), 0.0)):
+                return await self._exchange(action)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(
+                "no complete answer within the timeout", request=action.request
+            ) from exc
+
+    async def _exchange(self, action: Send | Fetch) -> Any:
+        async with self._gate:
+            # auth=None: the token is set per request by _core, never by a caller's client.
+            response = await self._http.send(
+                action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+            )
             try:
-                reader = BodyReader(action, self._clock)
+                if isinstance(action, Fetch) and response.is_success:
+                    sink = action.sink
+                    try:
+                        if sink.start(response):
+                            async for chunk in response.aiter_raw():
+                                sink.write_raw(chunk)
+                        return sink.finish()
+                    finally:
+                        sink.discard()
+                reader = action.reader(self._clock)
                 async for chunk in response.aiter_bytes():
                     if not reader.add(chunk):
                         break
                 return reader.reply(response)
             finally:
                 await response.aclose()
-        if isinstance(action, Sleep):
-            await self._sleep(action.seconds)
-            return None
-        response = await self._http.send(action.request, stream=True, follow_redirects=True)
-        sink = action.sink
-        try:
-            if not response.is_success:
-                return Reply(
-                    response.status_code, response.headers, (await response.aread())[:4096]
-                )
-            if sink.start(response):
-                async for chunk in response.aiter_raw():
-                    sink.write_raw(chunk)
-            return sink.finish()
-        finally:
-            sink.discard()
-            await response.aclose()
 
     # -- the public surface (documented on SharkAPI) ----------------------------------
 

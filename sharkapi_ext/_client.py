@@ -11,7 +11,15 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from ._core import USER_AGENT, BaseClient, BodyReader, Fetch, Flow, Reply, Send, Sleep
+from ._core import (
+    DEFAULT_LIMITS,
+    USER_AGENT,
+    BaseClient,
+    Fetch,
+    Flow,
+    Send,
+    Sleep,
+)
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
@@ -66,7 +74,7 @@ class SharkAPI(BaseClient):
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            limits=DEFAULT_LIMITS,
         )
         try:
             super().__init__(
@@ -101,30 +109,29 @@ class SharkAPI(BaseClient):
             flow.close()
 
     def _perform(self, action: Send | Fetch | Sleep) -> Any:
-        if isinstance(action, Send):
-            response = self._http.send(action.request, stream=True, follow_redirects=False)
-            try:
-                reader = BodyReader(action, self._clock)
-                for chunk in response.iter_bytes():
-                    if not reader.add(chunk):
-                        break
-                return reader.reply(response)
-            finally:
-                response.close()
         if isinstance(action, Sleep):
             self._sleep(action.seconds)
             return None
-        response = self._http.send(action.request, stream=True, follow_redirects=True)
-        sink = action.sink
+        # auth=None: the token is set per request by _core, never by a caller's client.
+        response = self._http.send(
+            action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+        )
         try:
-            if not response.is_success:
-                return Reply(response.status_code, response.headers, response.read()[:4096])
-            if sink.start(response):
-                for chunk in response.iter_raw():
-                    sink.write_raw(chunk)
-            return sink.finish()
+            if isinstance(action, Fetch) and response.is_success:
+                sink = action.sink
+                try:
+                    if sink.start(response):
+                        for chunk in response.iter_raw():
+                            sink.write_raw(chunk)
+                    return sink.finish()
+                finally:
+                    sink.discard()
+            reader = action.reader(self._clock)
+            for chunk in response.iter_bytes():
+                if not reader.add(chunk):
+                    break
+            return reader.reply(response)
         finally:
-            sink.discard()
             response.close()
 
     # -- the public surface -----------------------------------------------------------

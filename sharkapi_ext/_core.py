@@ -18,9 +18,8 @@ import math
 import os
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
-import attrs
 import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
 from sharkapi_client.api.generation import get_job as _get_job_op
@@ -60,19 +59,35 @@ MODES: Final = frozenset(mode.value for mode in Mode)
 # to make the client buffer more than this.
 MAX_ANSWER_BYTES: Final = 1024 * 1024
 USER_AGENT: Final = f"sharkapi-python/{__version__}"
+# Connections the SDK's own httpx client keeps. The async client also lets no more
+# requests than this wait on the pool at once: httpcore matches every queued request
+# against every connection on each release, which grows with the square of the queue
+# (1,000 concurrent polls then starve).
+MAX_CONNECTIONS: Final = 100
+DEFAULT_LIMITS: Final = httpx.Limits(
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+)
+# An image host's error page is only kept as an excerpt.
+MAX_DOWNLOAD_ERROR_BYTES: Final = 4096
+# Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
+_URL_CACHE_SIZE: Final = 4096
 
 
-@attrs.frozen(slots=True)
-class Send:
+# The actions and replies are NamedTuples: several are made per request, and a
+# NamedTuple costs a third of a frozen attrs instance to create.
+class Send(NamedTuple):
     """Send `request` and read its whole answer (at most `max_bytes`) by `deadline`."""
 
     request: httpx.Request
     deadline: float
     max_bytes: int = MAX_ANSWER_BYTES
 
+    def reader(self, clock: Callable[[], float]) -> BodyReader:
+        """A reader for this answer's body."""
+        return BodyReader(self.request, self.max_bytes, self.deadline, clock)
 
-@attrs.frozen(slots=True)
-class Fetch:
+
+class Fetch(NamedTuple):
     """Send `request` and stream a successful answer into `sink`.
 
     The result is the file's Path on success, else the error answer as a `Reply`.
@@ -81,9 +96,12 @@ class Fetch:
     request: httpx.Request
     sink: DownloadSink
 
+    def reader(self, clock: Callable[[], float]) -> BodyReader:
+        """A reader for an error answer's body (an excerpt is enough)."""
+        return BodyReader(self.request, MAX_DOWNLOAD_ERROR_BYTES, self.sink.deadline, clock)
 
-@attrs.frozen(slots=True)
-class Sleep:
+
+class Sleep(NamedTuple):
     """Wait `seconds` (through the client's injectable sleep)."""
 
     seconds: float
@@ -93,8 +111,7 @@ Action = Send | Fetch | Sleep
 Flow = Generator[Action, Any, T]
 
 
-@attrs.frozen(slots=True)
-class Reply:
+class Reply(NamedTuple):
     """One answer: its status, headers and body (cut at the action's `max_bytes`)."""
 
     status_code: int
@@ -108,13 +125,15 @@ class BodyReader:
 
     __slots__ = ("chunks", "clock", "deadline", "limit", "request", "size", "truncated")
 
-    def __init__(self, action: Send, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, request: httpx.Request, limit: int, deadline: float, clock: Callable[[], float]
+    ) -> None:
         self.chunks: list[bytes] = []
         self.size = 0
-        self.limit = action.max_bytes
-        self.deadline = action.deadline
+        self.limit = limit
+        self.deadline = deadline
         self.clock = clock
-        self.request = action.request
+        self.request = request
         self.truncated = False
 
     def add(self, chunk: bytes) -> bool:
@@ -270,7 +289,8 @@ class BaseClient:
         allow_insecure_http: bool,
     ) -> None:
         self.base_url = _resolve_base_url(base_url, allow_insecure_http)
-        self._origin = _origin(self.base_url)
+        self._base = str(self.base_url)
+        self._url_cache: dict[str, httpx.URL] = {}
         self._auth = {"Authorization": f"Bearer {_resolve_token(token)}"}
         self.timeout = _positive("timeout", timeout)
         self.poll_interval = _positive("poll_interval", poll_interval)
@@ -284,8 +304,11 @@ class BaseClient:
         # source of truth); the SDK sends their requests through its own retry loop.
         generate = _generate_op._get_kwargs(body=GenerateRequest(prompt="", mode=Mode.ONE_K))
         self._submit_method = generate["method"].upper()
-        self._submit_url = str(self.base_url) + generate["url"]
+        self._submit_url = self._base + generate["url"]
         self._submit_headers = {**generate.get("headers", {}), **self._auth}
+        placeholder = "JOB_ID"
+        job_url = _get_job_op._get_kwargs(placeholder)["url"]
+        self._job_url_prefix = self._base + job_url.removesuffix(placeholder)
 
     def __repr__(self) -> str:
         # The token is deliberately absent.
@@ -300,17 +323,42 @@ class BaseClient:
         timeout: float,
         *,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        body: bytes | ImageBody | None = None,
     ) -> httpx.Request:
-        request = self._http.build_request(
-            method, url, headers=headers, content=content, timeout=timeout
+        """A request to the API itself (`url` is built from `base_url`): it carries the token.
+
+        It is built here rather than by ``http_client.build_request``, which would parse
+        `url` again and merge it with the client's base URL: a quarter of a poll's cost.
+        The caller's default headers, cookies and query parameters still apply.
+        """
+        http = self._http
+        merged = http.headers.copy()
+        merged.update(headers or self._auth)
+        stream = body if isinstance(body, ImageBody) else None
+        request = httpx.Request(
+            method,
+            self._parsed_url(url),
+            params=http.params or None,
+            headers=merged,
+            cookies=http.cookies or None,
+            content=None if stream is not None else body,
+            stream=stream,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
         )
-        if url.startswith(str(self.base_url)) and _origin(request.url) == self._origin:
-            request.headers.update(self._auth)
-        else:
-            # Whatever headers a caller's own http_client adds, the token stays home.
-            request.headers.pop("Authorization", None)
+        if stream is not None:
+            # httpx adds these itself only for bodies it encodes.
+            request.headers.setdefault("Host", request.url.netloc.decode("ascii"))
+            request.headers["Content-Length"] = str(stream.content_length)
         return request
+
+    def _parsed_url(self, url: str) -> httpx.URL:
+        # Parsing a URL is a tenth of a poll's cost, and a wait polls one URL many times.
+        parsed = self._url_cache.get(url)
+        if parsed is None:
+            if len(self._url_cache) >= _URL_CACHE_SIZE:
+                self._url_cache.clear()
+            parsed = self._url_cache[url] = httpx.URL(url)
+        return parsed
 
     def _attempt_deadline(self, deadline: float | None) -> tuple[float, float]:
         now = self._clock()
@@ -436,39 +484,22 @@ class BaseClient:
         image_strength: float | None,
     ) -> Flow[Job]:
         fields, loaded = validate_generate(prompt, mode, image, image_strength)
-        if loaded is None:
-            payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = (
+            json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if loaded is None
+            else None
+        )
 
-            def build(timeout: float) -> httpx.Request:
-                return self._build(
-                    self._submit_method,
-                    self._submit_url,
-                    timeout,
-                    headers=self._submit_headers,
-                    content=payload,
-                )
-        else:
-
-            def build(timeout: float) -> httpx.Request:
-                body = ImageBody(fields, loaded)
-                shell = self._build(
-                    self._submit_method,
-                    self._submit_url,
-                    timeout,
-                    headers=self._submit_headers,
-                )
-                # A fresh Request around the stream: assigning `.stream` to a built one
-                # leaves its cached empty `.content`, which hooks and transports that
-                # call `request.read()` would take for the body.
-                request = httpx.Request(
-                    shell.method,
-                    shell.url,
-                    headers=shell.headers,
-                    stream=body,
-                    extensions=shell.extensions,
-                )
-                request.headers["Content-Length"] = str(body.content_length)
-                return request
+        def build(timeout: float) -> httpx.Request:
+            # An image body is a stream, so each attempt needs a fresh one.
+            body = payload if loaded is None else ImageBody(fields, loaded)
+            return self._build(
+                self._submit_method,
+                self._submit_url,
+                timeout,
+                headers=self._submit_headers,
+                body=body,
+            )
 
         reply = yield from self._request_flow(build, RequestKind.SUBMIT)
         job = parse_job(reply.content, reply.status_code)
@@ -477,7 +508,8 @@ class BaseClient:
 
     def _get_job_flow(self, job: object, deadline: float | None = None) -> Flow[JobStatus]:
         job_id = _job_id_of(job)
-        url = str(self.base_url) + _get_job_op._get_kwargs(job_id)["url"]
+        # Job ids are checked against the spec's pattern, so they need no quoting.
+        url = self._job_url_prefix + job_id
 
         def build(timeout: float) -> httpx.Request:
             return self._build("GET", url, timeout)

@@ -126,8 +126,14 @@ def _cases() -> list[object]:
     for fault in sorted(FAULTS):
         for op in ("get_job", "submit", "wait"):
             for twin in ("sync", "async"):
+                # The async twin's fix is in the client owner's working tree (uncommitted
+                # at the time of writing): non-strict there, strict on the sync twin.
                 marks = (
-                    [pytest.mark.xfail(strict=True, reason="deadline not enforced on headers")]
+                    [
+                        pytest.mark.xfail(
+                            strict=twin == "sync", reason="deadline not enforced on headers"
+                        )
+                    ]
                     if fault in KNOWN_BUGS
                     else []
                 )

@@ -206,6 +206,11 @@ class AsyncSharkAPI(BaseClient):
             raise InvalidRequestError(
                 "concurrency", f"must be a whole number >= 1, got {concurrency!r}"
             )
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+            # A lone prompt would be iterated letter by letter: a paid job per letter.
+            raise InvalidRequestError(
+                "requests", f"must be a list of prompts or mappings, got {type(requests).__name__}"
+            )
         items = list(requests)
         gate = asyncio.Semaphore(concurrency)
 

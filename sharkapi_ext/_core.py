@@ -59,14 +59,14 @@ MODES: Final = frozenset(mode.value for mode in Mode)
 # to make the client buffer more than this.
 MAX_ANSWER_BYTES: Final = 1024 * 1024
 USER_AGENT: Final = f"sharkapi-python/{__version__}"
-# Connections the SDK's own httpx client keeps. The async client also lets no more
-# requests than this wait on the pool at once: httpcore matches every queued request
+# The SDK's own httpx pool. The async client also lets no more requests than
+# MAX_CONNECTIONS wait on the pool at once: httpcore matches every queued request
 # against every connection on each release, which grows with the square of the queue
-# (1,000 concurrent polls then starve).
+# (1,000 concurrent polls then starve). Few idle keep-alive connections, because each
+# idle one costs a readability syscall on every such match (scripts/bench, section 2:
+# 100 kept alive tripled the client's CPU per request against 20).
 MAX_CONNECTIONS: Final = 100
-DEFAULT_LIMITS: Final = httpx.Limits(
-    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-)
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
 # An image host's error page is only kept as an excerpt.
 MAX_DOWNLOAD_ERROR_BYTES: Final = 4096
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
@@ -187,10 +187,12 @@ def _is_loopback(host: str) -> bool:
 
 
 def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> httpx.URL:
+    if base_url is not None and not isinstance(base_url, str):
+        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
     text = base_url or os.environ.get("SHARKAPI_BASE_URL") or DEFAULT_BASE_URL
     try:
         url = httpx.URL(text)
-    except (httpx.InvalidURL, TypeError) as exc:
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
         raise InvalidRequestError("base_url", f"not a URL: {text!r}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidRequestError("base_url", f"must be an http(s) URL with a host, got {text!r}")
@@ -217,6 +219,11 @@ def _positive(name: str, value: object) -> float:
     ):
         raise InvalidRequestError(name, f"must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _callback(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidRequestError(name, f"must be a function or None, got {type(value).__name__}")
 
 
 def _job_id_of(job: object) -> str:
@@ -541,6 +548,7 @@ class BaseClient:
     ) -> Flow[JobStatus]:
         job_id = _job_id_of(job)
         timeout = _positive("timeout", timeout)
+        _callback("on_update", on_update)
         interval = (
             self.poll_interval
             if poll_interval is None
@@ -580,6 +588,9 @@ class BaseClient:
         timeout: float,
         on_update: Callable[[JobStatus], object] | None,
     ) -> Flow[JobStatus]:
+        # Everything the wait will check is checked before the job is paid for.
+        _positive("timeout", timeout)
+        _callback("on_update", on_update)
         job = yield from self._submit_flow(prompt, mode, image, image_strength)
         try:
             return (yield from self._wait_flow(job, timeout, None, on_update))
@@ -614,13 +625,23 @@ class BaseClient:
             )
         try:
             parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
             raise InvalidRequestError("image", f"not a URL: {url[:200]!r}") from exc
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise InvalidRequestError("image", f"must be an http(s) URL, got {url[:200]!r}")
         if not isinstance(dest, str | os.PathLike):
             raise InvalidRequestError("dest", f"expected a path, got {type(dest).__name__}")
+        try:
+            # A path the file system cannot take must fail now, not after the download.
+            if b"\0" in os.fsencode(dest):
+                raise ValueError("NUL character")
+        except (UnicodeError, ValueError, TypeError) as exc:
+            raise InvalidRequestError("dest", f"not a usable path: {exc}") from exc
         timeout = _positive("timeout", timeout)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise InvalidRequestError(
+                "max_bytes", f"must be a whole number of bytes >= 1, got {max_bytes!r:.40}"
+            )
         deadline = self._clock() + timeout
 
         def build(attempt_timeout: float) -> httpx.Request:

@@ -105,8 +105,10 @@ class DownloadSink:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             handle, name = tempfile.mkstemp(prefix=".sharkapi-", suffix=".part", dir=folder)
-        except OSError as exc:
-            raise self.error(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot encode
+            raise self.error(
+                f"cannot write to {folder}: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
         self._temp = Path(name)
         self._file = os.fdopen(handle, "wb")
         if not response.is_stream_consumed:

@@ -156,6 +156,10 @@ def decode_image(b64: str | bytes) -> bytes:
     Raises:
         InvalidRequestError: The text is not valid base64.
     """
+    if not isinstance(b64, str | bytes):
+        raise InvalidRequestError(
+            "image", f"base64 text must be str or bytes, got {type(b64).__name__}"
+        )
     try:
         raw = b64.encode("ascii") if isinstance(b64, str) else b64
         if _fast_base64 is not None:

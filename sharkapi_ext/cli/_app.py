@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import shlex
 import sys
 import time
@@ -16,10 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sharkapi_ext._async_client import AsyncSharkAPI
-from sharkapi_ext._client import SharkAPI
-from sharkapi_ext._exceptions import SharkAPIError
-from sharkapi_ext._models import JobStatus
+from sharkapi_ext import AsyncSharkAPI, JobStatus, SharkAPI, SharkAPIError
 
 from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch
 from ._display import StatusLine, is_interactive
@@ -86,13 +84,33 @@ def _connection_options(func: F) -> F:
         ),
         click.option(
             "--poll-interval",
-            type=click.FloatRange(min=0, min_open=True),
+            type=SECONDS,
             help="Seconds between polls (default 2; 0.25 with --sandbox).",
         ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+class _Seconds(click.ParamType[float]):
+    """A finite, positive number of seconds (click's FloatRange lets NaN and inf through)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
 
 
 def _merge(ctx: click.Context, **given: Any) -> Settings:
@@ -252,7 +270,7 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 @click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=600.0,
     show_default=True,
     help="Seconds to wait for the job.",
@@ -321,7 +339,7 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
 @click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=600.0,
     show_default=True,
     help="Seconds to wait for the job.",
@@ -373,7 +391,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 @click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=600.0,
     show_default=True,
     help="Seconds to wait for each job.",
@@ -540,7 +558,7 @@ def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> D
 )
 @click.option(
     "--rate-limit-per-second",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     help="Per-token request rate above which 429 is answered.",
 )
 def sandbox(

@@ -6,10 +6,9 @@ truncated PNG, a path that does not exist or is a directory, ...) and the rest v
 The client sends through a recording transport: a hostile call must raise
 InvalidRequestError (a `SharkAPIError`) and record no request at all.
 
-Known bugs (reported; each has a strict xfail test below with its failing input) are
-kept out of the random draws, so the random run checks everything else:
-`generate(timeout=...)`, `wait(on_update=...)`, `download(max_bytes=...)`,
-`decode_image(<not str/bytes>)`, `generate_many(requests=<not iterable>)`.
+The bugs this suite found (arguments checked only after a paid request, TypeErrors
+instead of InvalidRequestError) are fixed; their exact inputs stay below as regression
+tests, and the random draws cover those arguments too.
 """
 
 from __future__ import annotations
@@ -164,10 +163,8 @@ def _valid_token(value: object) -> bool:
 
 
 def _valid_base_url(value: object) -> bool:
-    if not value:
-        # KNOWN (minor, reported): a falsy base_url of any type (0, b"", []) silently
-        # means the default URL; kept out of the draws.
-        return True
+    if value is None or value == "":
+        return True  # None or "": the environment variable, then the default URL
     if not _valid_url(value):
         return False
     url = httpx.URL(value)
@@ -232,20 +229,30 @@ ARGS: dict[str, dict[str, tuple[Any, st.SearchStrategy[Any]]]] = {
         "job": ("job_1", hostile(_valid_job_id)),
         "timeout": (0.5, hostile(_positive_number)),
         "poll_interval": (None, hostile(lambda v: v is None or _positive_number(v))),
+        "on_update": (None, hostile(lambda v: v is None or callable(v))),
     },
     "generate": {
         "prompt": ("a shark", hostile(_valid_prompt)),
         "mode": ("1k", hostile(lambda v: v in ("1k", "2k"))),
         "image": (None, hostile(lambda v: v is None or _valid_image(v))),
         "image_strength": (None, hostile(lambda v: v is None)),
+        "timeout": (0.5, hostile(_positive_number)),
+        "on_update": (None, hostile(lambda v: v is None or callable(v))),
     },
     "download": {
         "image": (BASE + "/img.png", hostile(_valid_url)),
         "dest": ("out/", hostile(lambda v: isinstance(v, str | os.PathLike))),
         "timeout": (1.0, hostile(_positive_number)),
+        "max_bytes": (1024, hostile(lambda v: _valid_int(v, 1))),
     },
     "generate_many": {
-        "requests": (["a shark"], st.lists(hostile(_valid_prompt), min_size=1, max_size=3)),
+        "requests": (
+            ["a shark"],
+            st.one_of(
+                st.lists(hostile(_valid_prompt), min_size=1, max_size=3),
+                hostile(lambda v: isinstance(v, list | tuple) and not isinstance(v, str)),
+            ),
+        ),
         "concurrency": (2, hostile(lambda v: _valid_int(v, 1))),
         "mode": ("1k", hostile(lambda v: v in ("1k", "2k"))),
     },
@@ -410,9 +417,9 @@ def test_truncated_png_with_its_signature_is_left_to_the_server() -> None:
         assert sandbox.submissions() == []
 
 
-# -- known bugs: the exact failing inputs (strict: they fail loudly once fixed) -------------
+# -- bugs found here, now fixed: their exact failing inputs --------------------------------
 
-KNOWN_BUGS = {
+FIXED_BUGS = {
     "generate(timeout=nan) submits a paid job, then raises": ("generate", {"timeout": math.nan}),
     "generate(timeout=-1) submits a paid job, then raises": ("generate", {"timeout": -1}),
     "generate(on_update=5) is not checked before the submit": ("generate", {"on_update": 5}),
@@ -422,34 +429,27 @@ KNOWN_BUGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="reported: argument checked only after a request")
 @pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("bug", sorted(KNOWN_BUGS))
-def test_known_bug(bug: str, twin: str, tmp_path: Path) -> None:
-    method, hostile_args = KNOWN_BUGS[bug]
+@pytest.mark.parametrize("bug", sorted(FIXED_BUGS))
+def test_fixed_bug(bug: str, twin: str, tmp_path: Path) -> None:
+    method, hostile_args = FIXED_BUGS[bug]
     baseline = {name: valid for name, (valid, _) in ARGS[method].items()}
-    with contextlib.suppress(TypeError):
-        check(twin, method, {**baseline, **hostile_args}, tmp_path)
-        return
-    pytest.fail("TypeError")
+    check(twin, method, {**baseline, **hostile_args}, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: TypeError, not InvalidRequestError")
 @pytest.mark.parametrize("value", [123, None, 1.5, ["aGk="]])
-def test_known_bug_decode_image_wrong_type(value: object) -> None:
+def test_fixed_bug_decode_image_wrong_type(value: object) -> None:
     with pytest.raises(InvalidRequestError):
         decode_image(value)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: TypeError, not InvalidRequestError")
-@pytest.mark.parametrize("requests", [5, None, 1.5])
-def test_known_bug_generate_many_not_iterable(requests: object, tmp_path: Path) -> None:
+@pytest.mark.parametrize("requests", [5, None, 1.5, "a shark"])
+def test_fixed_bug_generate_many_not_a_list(requests: object, tmp_path: Path) -> None:
     kwargs = {"requests": requests, "concurrency": 2, "mode": "1k"}
     check("async", "generate_many", kwargs, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: TypeError in the results, after a submit")
-def test_known_bug_generate_many_item_on_update(tmp_path: Path) -> None:
+def test_fixed_bug_generate_many_item_on_update(tmp_path: Path) -> None:
     kwargs = {"requests": [{"prompt": "a shark", "on_update": 3}], "concurrency": 2, "mode": "1k"}
     check("async", "generate_many", kwargs, tmp_path)
 
@@ -463,10 +463,10 @@ def test_zz_bad_input_figures() -> None:
             "examples_per_test": EXAMPLES,
             "cases_total": sum(COUNTS.values()),
             "cases_by_method": dict(sorted(COUNTS.items())),
-            "known_bugs": [
-                *sorted(KNOWN_BUGS),
-                "decode_image(<not str/bytes>) raises TypeError",
-                "generate_many(requests=5) raises TypeError",
+            "fixed_bugs": [
+                *sorted(FIXED_BUGS),
+                "decode_image(<not str/bytes>) raised TypeError",
+                "generate_many(requests=5) raised TypeError",
             ],
         },
     )

@@ -10,9 +10,9 @@
 generated client stays available as the `sharkapi_client` package.
 """
 
-from ._async_client import AsyncSharkAPI, GenerateRequest
-from ._client import SharkAPI
-from ._core import DEFAULT_BASE_URL
+import importlib
+from typing import TYPE_CHECKING
+
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import (
     APIConnectionError,
@@ -38,8 +38,37 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._images import MAX_IMAGE_BYTES, ImageSource, decode_image, encode_image
-from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncSharkAPI, GenerateRequest
+    from ._client import SharkAPI
+    from ._core import DEFAULT_BASE_URL
+    from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
+
+# The clients and their parsers load on first use (PEP 562), with the generated package
+# beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
+# the sandbox is an independent implementation of the API.
+_LAZY = {
+    "AsyncSharkAPI": "._async_client",
+    "GenerateRequest": "._async_client",
+    "SharkAPI": "._client",
+    "DEFAULT_BASE_URL": "._core",
+    "KNOWN_STATUSES": "._models",
+    "TERMINAL_STATUSES": "._models",
+    "Job": "._models",
+    "JobStatus": "._models",
+    "parse_money": "._models",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -8,14 +8,13 @@ come back with the sandbox's own statuses, none replaced by a violation.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
 import pytest
-from conftest import PRISM, ROOT, SPEC, ensure_node_tools, free_port, stop, wait_until_answering
+from prism_tools import SPEC, running_prism
 
 from sharkapi_ext.sandbox import Sandbox, SandboxConfig
 
@@ -26,38 +25,15 @@ PNG_1X1 = (
 
 
 @pytest.fixture(scope="module")
-def proxied() -> Iterator[tuple[Sandbox, str]]:
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, str]]:
     """A sandbox, and the URL of a Prism proxy in front of it (both stopped afterwards)."""
-    ensure_node_tools()
     config = SandboxConfig(queued_seconds=0.05, processing_seconds=0.1, retry_after_seconds=1)
-    with Sandbox(config) as sandbox:
-        for _attempt in range(3):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            process = subprocess.Popen(
-                [
-                    str(PRISM),
-                    "proxy",
-                    str(SPEC),
-                    sandbox.base_url,
-                    "--errors",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=ROOT,
-            )
-            try:
-                if wait_until_answering(process, url, ROOT / "openapi.yaml"):
-                    yield sandbox, url
-                    return
-            finally:
-                stop(process)
-        pytest.fail("prism proxy exited before answering, three times")
+    log = tmp_path_factory.mktemp("prism-proxy") / "prism.log"
+    with (
+        Sandbox(config) as sandbox,
+        running_prism("proxy", str(SPEC), sandbox.base_url, "--errors", log=log) as url,
+    ):
+        yield sandbox, url
 
 
 VIOLATION = "prism/errors#VIOLATIONS"

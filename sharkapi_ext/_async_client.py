@@ -13,9 +13,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from ._core import (
-    DEFAULT_LIMITS,
     MAX_CONNECTIONS,
-    USER_AGENT,
     BaseClient,
     Fetch,
     Flow,
@@ -45,6 +43,7 @@ class AsyncSharkAPI(BaseClient):
     """
 
     _http: httpx.AsyncClient
+    _http_class = httpx.AsyncClient
 
     def __init__(
         self,
@@ -59,21 +58,15 @@ class AsyncSharkAPI(BaseClient):
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise InvalidRequestError("http_client", "must be an httpx.AsyncClient")
         super().__init__(
             token,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
             poll_interval=poll_interval,
+            http_client=http_client,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT},
-            limits=DEFAULT_LIMITS,
         )
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)

@@ -12,8 +12,6 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from ._core import (
-    DEFAULT_LIMITS,
-    USER_AGENT,
     BaseClient,
     Fetch,
     Flow,
@@ -21,7 +19,6 @@ from ._core import (
     Sleep,
 )
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
-from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
 
@@ -55,6 +52,7 @@ class SharkAPI(BaseClient):
     """
 
     _http: httpx.Client
+    _http_class = httpx.Client
 
     def __init__(
         self,
@@ -69,26 +67,16 @@ class SharkAPI(BaseClient):
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if http_client is not None and not isinstance(http_client, httpx.Client):
-            raise InvalidRequestError("http_client", "must be an httpx.Client")
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            headers={"User-Agent": USER_AGENT},
-            limits=DEFAULT_LIMITS,
+        super().__init__(
+            token,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            poll_interval=poll_interval,
+            http_client=http_client,
+            clock=clock,
+            allow_insecure_http=allow_insecure_http,
         )
-        try:
-            super().__init__(
-                token,
-                base_url=base_url,
-                timeout=timeout,
-                max_retries=max_retries,
-                poll_interval=poll_interval,
-                clock=clock,
-                allow_insecure_http=allow_insecure_http,
-            )
-        except BaseException:
-            self.close()
-            raise
         self._sleep = sleep
 
     # -- the driver: the only place this class does I/O -------------------------------

@@ -74,7 +74,7 @@ _URL_CACHE_SIZE: Final = 4096
 
 
 # The actions and replies are NamedTuples: several are made per request, and a
-# NamedTuple costs a third of a frozen attrs instance to create.
+# NamedTuple is cheaper to create than a frozen attrs instance.
 class Send(NamedTuple):
     """Send `request` and read its whole answer (at most `max_bytes`) by `deadline`."""
 
@@ -190,12 +190,7 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> httpx.
     if base_url is not None and not isinstance(base_url, str):
         raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
     text = base_url or os.environ.get("SHARKAPI_BASE_URL") or DEFAULT_BASE_URL
-    try:
-        url = httpx.URL(text)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
-        raise InvalidRequestError("base_url", f"not a URL: {text!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidRequestError("base_url", f"must be an http(s) URL with a host, got {text!r}")
+    url = _http_url("base_url", text)
     if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
         raise InvalidRequestError(
             "base_url",
@@ -205,9 +200,14 @@ def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> httpx.
     return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"", query=None, fragment=None)
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return (url.scheme, url.host, url.port or default)
+def _http_url(field: str, text: str) -> httpx.URL:
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
+        raise InvalidRequestError(field, f"not a URL: {text[:200]!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequestError(field, f"must be an http(s) URL with a host, got {text[:200]!r}")
+    return url
 
 
 def _positive(name: str, value: object) -> float:
@@ -283,6 +283,8 @@ class BaseClient:
     """Configuration and every flow; subclasses add only the I/O driver."""
 
     _http: httpx.Client | httpx.AsyncClient
+    #: The httpx client class the twin sends through (and makes when none is given).
+    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
 
     def __init__(
         self,
@@ -292,9 +294,14 @@ class BaseClient:
         timeout: float,
         max_retries: int,
         poll_interval: float,
+        http_client: httpx.Client | httpx.AsyncClient | None,
         clock: Callable[[], float],
         allow_insecure_http: bool,
     ) -> None:
+        if http_client is not None and not isinstance(http_client, self._http_class):
+            raise InvalidRequestError(
+                "http_client", f"must be an httpx.{self._http_class.__name__}"
+            )
         self.base_url = _resolve_base_url(base_url, allow_insecure_http)
         self._base = str(self.base_url)
         self._url_cache: dict[str, httpx.URL] = {}
@@ -316,6 +323,11 @@ class BaseClient:
         placeholder = "JOB_ID"
         job_url = _get_job_op._get_kwargs(placeholder)["url"]
         self._job_url_prefix = self._base + job_url.removesuffix(placeholder)
+        # Made last, so that a bad option above leaves no connection pool to close.
+        self._owns_http = http_client is None
+        self._http = http_client or self._http_class(
+            headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS
+        )
 
     def __repr__(self) -> str:
         # The token is deliberately absent.
@@ -623,12 +635,7 @@ class BaseClient:
             raise InvalidRequestError(
                 "image", f"expected a JobStatus or a URL, got {type(image).__name__}"
             )
-        try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
-            raise InvalidRequestError("image", f"not a URL: {url[:200]!r}") from exc
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise InvalidRequestError("image", f"must be an http(s) URL, got {url[:200]!r}")
+        parsed = _http_url("image", url)
         if not isinstance(dest, str | os.PathLike):
             raise InvalidRequestError("dest", f"expected a path, got {type(dest).__name__}")
         try:

@@ -112,6 +112,16 @@ class _Seconds(click.ParamType[float]):
 
 SECONDS = _Seconds()
 
+_output_option = click.option(
+    "-o", "--output", help="File or directory for the image (default: ./<job_id>.png)."
+)
+_timeout_option = click.option(
+    "--timeout", type=SECONDS, default=600.0, show_default=True, help="Seconds to wait for the job."
+)
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object instead of text."
+)
+
 
 def _merge(ctx: click.Context, **given: Any) -> Settings:
     settings: Settings = ctx.ensure_object(Settings)
@@ -267,15 +277,9 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 @click.option(
     "--strength", type=click.FloatRange(0, 1), help="How much the source shapes the output."
 )
-@click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
-@click.option(
-    "--timeout",
-    type=SECONDS,
-    default=600.0,
-    show_default=True,
-    help="Seconds to wait for the job.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_output_option
+@_timeout_option
+@_json_option
 @_connection_options
 @click.pass_context
 def generate(
@@ -311,7 +315,7 @@ def generate(
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_json_option
 @_connection_options
 @click.pass_context
 def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) -> None:
@@ -336,15 +340,9 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("job_id")
-@click.option("-o", "--output", help="File or directory for the image (default: ./<job_id>.png).")
-@click.option(
-    "--timeout",
-    type=SECONDS,
-    default=600.0,
-    show_default=True,
-    help="Seconds to wait for the job.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_output_option
+@_timeout_option
+@_json_option
 @_connection_options
 @click.pass_context
 def wait(

@@ -15,20 +15,20 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sharkapi_ext._async_client import AsyncSharkAPI
-from sharkapi_ext._exceptions import (
+from sharkapi_ext import (
+    AsyncSharkAPI,
     AuthenticationError,
     BadRequestError,
     InsufficientBalanceError,
     InternalServerError,
     InvalidRequestError,
     JobError,
+    JobStatus,
     ModerationError,
     PermissionDeniedError,
     SharkAPIError,
     SubmissionOutcomeUnknownError,
 )
-from sharkapi_ext._models import JobStatus
 
 from ._journal import Journal, KeyState, request_key
 

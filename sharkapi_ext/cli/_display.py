@@ -13,7 +13,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from sharkapi_ext._models import JobStatus
+from sharkapi_ext import JobStatus
 
 __all__ = ["StatusLine", "is_interactive"]
 

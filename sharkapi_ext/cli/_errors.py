@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sharkapi_ext._exceptions import (
+from sharkapi_ext import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,

@@ -521,7 +521,12 @@ class BaseClient:
             )
 
         reply = yield from self._request_flow(build, RequestKind.SUBMIT)
-        job = parse_job(reply.content, reply.status_code)
+        try:
+            job = parse_job(reply.content, reply.status_code)
+        except UnexpectedResponseError as exc:
+            # A 2xx means the API took the job: it exists and will be charged.
+            exc.message += " (the job was probably created; it was not resubmitted)"
+            raise
         logger.info("submitted job %s (%s, estimated %s)", job.job_id, mode, job.estimated_cost)
         return job
 

@@ -28,6 +28,7 @@ from sharkapi_ext import (
     PermissionDeniedError,
     SharkAPIError,
     SubmissionOutcomeUnknownError,
+    UnexpectedResponseError,
 )
 
 from ._journal import Journal, KeyState, request_key
@@ -280,6 +281,15 @@ class _Runner:
                 image=Path(request.image) if request.image else None,
                 image_strength=request.image_strength,
             )
+        except UnexpectedResponseError as exc:
+            # A 2xx the SDK could not read: the job exists. Resume it if its id came through.
+            if exc.job_id:
+                self.journal.write("job", request.key, job_id=exc.job_id)
+                return exc.job_id
+            self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))
+            self.result.unknown.append(request.line)
+            self.display.finished(request, "unknown")
+            return None
         except (SubmissionOutcomeUnknownError, InternalServerError) as exc:
             # The server may have created (and will charge) the job: never resubmit silently.
             self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))

@@ -118,6 +118,28 @@ def test_outcome_unknown_is_reported_not_resubmitted(
     assert [r["t"] for r in _records(out)] == ["intent", "unknown", "job", "done"]
 
 
+def test_unreadable_2xx_submit_is_resumed_not_resubmitted(
+    runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
+) -> None:
+    """A 2xx the SDK cannot parse still created the job: its id is kept and resumed."""
+    batch = tmp_path / "b.txt"
+    batch.write_text("garbled answer\n")
+    out = tmp_path / "out"
+    cmd = [*api_args, "batch", str(batch), "--out", str(out)]
+    sandbox.set_faults(bad_schema=True)  # estimated_cost comes back as a number
+    first = runner.invoke(cli, cmd)
+    assert first.exit_code != 0
+    job_id = sandbox.submissions()[0].job_id
+    assert [r["t"] for r in _records(out)][:2] == ["intent", "job"]
+    assert _records(out)[1]["job_id"] == job_id
+    sandbox.set_faults(bad_schema=False)
+
+    second = runner.invoke(cli, cmd)
+    assert second.exit_code == 0, second.output
+    assert len(sandbox.submissions()) == 1
+    assert len(list(out.glob("*.png"))) == 1
+
+
 def test_resubmit_unknown_on_request(
     runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
 ) -> None:

@@ -168,7 +168,8 @@ class SharkAPI(BaseClient):
             job: A `Job`, a `JobStatus` or a job id.
             timeout: One deadline, in seconds, for the whole wait: every poll and retry.
             poll_interval: Seconds between polls (default: the client's).
-            on_update: Called with the `JobStatus` each time the status changes.
+            on_update: Called with the first `JobStatus` polled, then each time the status
+                changes.
 
         Returns:
             The finished `JobStatus` (status ``complete``).

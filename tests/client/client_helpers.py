@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+import sharkapi_ext as sdk
 from sharkapi_ext import AsyncSharkAPI, SharkAPI
 
 TOKEN = "sk_test_CANARY_9f3a7c1e"
@@ -23,6 +24,19 @@ API = "https://api.sharkapi.dev"
 JOB_ID = "job_abc123"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+# The documented statuses and their classes (README, "Errors"); others: 5xx ->
+# InternalServerError, other 4xx -> APIStatusError.
+STATUS_CLASSES: dict[int, type[sdk.APIStatusError]] = {
+    400: sdk.BadRequestError,
+    401: sdk.AuthenticationError,
+    402: sdk.InsufficientBalanceError,
+    403: sdk.PermissionDeniedError,
+    404: sdk.NotFoundError,
+    422: sdk.ModerationError,
+    429: sdk.RateLimitError,
+    503: sdk.ServiceUnavailableError,
+}
 
 Step = Any  # an httpx.Response, an exception (class or instance), or request -> either
 

@@ -7,21 +7,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from client_helpers import JOB_ID, Twin, accepted, job_body, polled, status_body
+from client_helpers import JOB_ID, STATUS_CLASSES, Twin, accepted, job_body, polled, status_body
 
 import sharkapi_ext as sdk
 from sharkapi_ext import APIStatusError, UnexpectedResponseError
-
-STATUS_CLASSES: dict[int, type[APIStatusError]] = {
-    400: sdk.BadRequestError,
-    401: sdk.AuthenticationError,
-    402: sdk.InsufficientBalanceError,
-    403: sdk.PermissionDeniedError,
-    404: sdk.NotFoundError,
-    422: sdk.ModerationError,
-    429: sdk.RateLimitError,
-    503: sdk.ServiceUnavailableError,
-}
 
 
 def expected_class(status: int) -> type[APIStatusError]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from client_helpers import JOB_ID, accepted, error, make_twin, polled
+from client_helpers import JOB_ID, STATUS_CLASSES, accepted, error, make_twin, polled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,16 +36,6 @@ TRANSPORT_ERRORS = [
 STATUSES = [400, 401, 402, 403, 404, 422, 429, 500, 502, 503, 504]
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 LOCAL_MISTAKES = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
-STATUS_CLASS = {
-    400: sdk.BadRequestError,
-    401: sdk.AuthenticationError,
-    402: sdk.InsufficientBalanceError,
-    403: sdk.PermissionDeniedError,
-    404: sdk.NotFoundError,
-    422: sdk.ModerationError,
-    429: sdk.RateLimitError,
-    503: sdk.ServiceUnavailableError,
-}
 
 Failure = type[httpx.HTTPError] | int
 
@@ -60,7 +50,7 @@ def retryable(failure: Failure, submit: bool) -> bool:
 
 def expected_error(failure: Failure, submit: bool) -> type[sdk.SharkAPIError]:
     if isinstance(failure, int):
-        return STATUS_CLASS.get(failure, sdk.InternalServerError)
+        return STATUS_CLASSES.get(failure, sdk.InternalServerError)
     if submit and not issubclass(failure, NEVER_SENT):
         return sdk.SubmissionOutcomeUnknownError
     if issubclass(failure, httpx.TimeoutException):

@@ -14,60 +14,22 @@ by an httpx.MockTransport to the real `SharkAPI` client:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
-import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schema_documents import documents
 from schemathesis.generation import GenerationMode
 
 from sharkapi_ext import Job, JobStatus, SharkAPI, SharkAPIError
 
-SPEC = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "openapi.yaml").read_text(encoding="utf-8")
-)
 PROPERTY = settings(
     max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 JOB_ID = "job_8f2a9d3c"
-
-
-def _documents_schema() -> Any:
-    paths = {
-        f"/{name}": {
-            "post": {
-                "operationId": f"draw{name}",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                    },
-                },
-                "responses": {"200": {"description": "unused"}},
-            }
-        }
-        for name in ("Job", "JobStatus")
-    }
-    return schemathesis.openapi.from_dict(
-        {
-            "openapi": SPEC["openapi"],
-            "info": {"title": "answers of openapi.yaml", "version": "0"},
-            "paths": paths,
-            "components": {"schemas": SPEC["components"]["schemas"]},
-        }
-    )
-
-
-DOCS = _documents_schema()
-
-
-def documents(name: str, mode: GenerationMode) -> st.SearchStrategy[Any]:
-    return DOCS[f"/{name}"]["POST"].as_strategy(generation_mode=mode).map(lambda c: c.body)
 
 
 EXTRA = st.dictionaries(

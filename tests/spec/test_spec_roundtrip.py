@@ -29,10 +29,9 @@ import re
 from typing import Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.generation import GenerationMode
+from schema_documents import documents
 from sharkapi_client.models import Error, ErrorDetail, Job, JobStatus
 from spec_helpers import load_spec, rfc3339_parts, validator_for
 
@@ -44,43 +43,6 @@ MODELS: dict[str, Any] = {
 }
 DATE_TIME_FIELDS = {"Job": ("created_at",), "JobStatus": ("created_at", "updated_at")}
 ROUND_TRIP = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _body_schema() -> Any:
-    """A throw-away OpenAPI document: one POST per response schema, its body that schema."""
-    spec = load_spec()
-    paths = {
-        f"/{name}": {
-            "post": {
-                "operationId": f"draw{name}",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                    },
-                },
-                "responses": {"200": {"description": "unused"}},
-            }
-        }
-        for name in MODELS
-    }
-    doc = {
-        "openapi": spec["openapi"],
-        "info": {"title": "response schemas of openapi.yaml", "version": "0"},
-        "paths": paths,
-        "components": {"schemas": spec["components"]["schemas"]},
-    }
-    return schemathesis.openapi.from_dict(doc)
-
-
-BODIES = _body_schema()
-
-
-def documents(name: str) -> st.SearchStrategy[dict[str, Any]]:
-    operation = BODIES[f"/{name}"]["POST"]
-    return operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(
-        lambda case: case.body
-    )
 
 
 def normalised(name: str, doc: dict[str, Any]) -> dict[str, Any]:

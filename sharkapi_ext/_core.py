@@ -391,7 +391,7 @@ class BaseClient:
         *,
         job_id: str | None = None,
         deadline: float | None = None,
-        fetch: Callable[[httpx.Request, float], DownloadSink] | None = None,
+        fetch: Callable[[], DownloadSink] | None = None,
     ) -> Flow[Any]:
         """Send one request with the retry rules (see `_retry`).
 
@@ -411,7 +411,7 @@ class BaseClient:
                 if fetch is None:
                     result = yield Send(request, attempt_end)
                 else:
-                    result = yield Fetch(request, fetch(request, attempt_end))
+                    result = yield Fetch(request, fetch())
             except httpx.HTTPError as exc:
                 cause = exc
                 error: SharkAPIError = self._connection_error(exc, kind, job_id)
@@ -664,7 +664,7 @@ class BaseClient:
             request.headers.pop("Authorization", None)
             return request
 
-        def sink(request: httpx.Request, attempt_end: float) -> DownloadSink:
+        def sink() -> DownloadSink:  # a fresh temp file per attempt
             return DownloadSink(
                 dest,
                 job_id=job_id,

@@ -13,7 +13,9 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from ._core import (
+    DEFAULT_LIMITS,
     MAX_CONNECTIONS,
+    USER_AGENT,
     BaseClient,
     Fetch,
     Flow,
@@ -24,6 +26,7 @@ from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._pool import async_transport
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
 
@@ -70,6 +73,11 @@ class AsyncSharkAPI(BaseClient):
         )
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    def _default_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+        )
 
     # -- the driver: the only place this class does I/O -------------------------------
 

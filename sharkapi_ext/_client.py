@@ -115,9 +115,10 @@ class SharkAPI(BaseClient):
                 finally:
                     sink.discard()
             reader = action.reader(self._clock)
-            for chunk in response.iter_bytes():
-                if not reader.add(chunk):
-                    break
+            if reader.start(response):
+                for chunk in response.iter_raw():
+                    if not reader.add(chunk):
+                        break
             return reader.reply(response)
         finally:
             response.close()

@@ -13,7 +13,7 @@ generated client stays available as the `sharkapi_client` package.
 import importlib
 from typing import TYPE_CHECKING
 
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, IMAGE_EXTENSIONS, image_extension
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -73,6 +73,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "IMAGE_EXTENSIONS",
     "KNOWN_STATUSES",
     "MAX_IMAGE_BYTES",
     "TERMINAL_STATUSES",
@@ -106,5 +107,6 @@ __all__ = [
     "__version__",
     "decode_image",
     "encode_image",
+    "image_extension",
     "parse_money",
 ]

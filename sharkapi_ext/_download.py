@@ -8,7 +8,7 @@ encodings are inflated here with a bound (`_decoding`), so a gzip bomb stops nea
 cap too; the deadline is checked on every raw chunk, even one that inflates to nothing.
 
 The file's extension follows its content: a JPEG is never saved under a ``.png`` name
-(`extension_for`). Its mode follows the process's umask, like any file the caller
+(`image_extension`). Its mode follows the process's umask, like any file the caller
 would create. Messages show an image URL without its query string, which may be a
 signature.
 """
@@ -21,9 +21,10 @@ import os
 import re
 import secrets
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from types import MappingProxyType
+from typing import IO, Final
 
 import httpx
 
@@ -36,14 +37,14 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DownloadSink",
     "destination_for",
-    "extension_for",
+    "image_extension",
     "shown_url",
 ]
 
 #: A 2048×2048 RGBA PNG is at most about 16 MiB; anything far larger is not an image.
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
-#: The extension each image kind is saved with (`image_kind` names the kind).
-IMAGE_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
+#: The extension each image kind is saved with (``"png"``, ``"jpeg"``: by magic bytes).
+IMAGE_EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType({"png": ".png", "jpeg": ".jpg"})
 # Suffixes that name an image kind: one that disagrees with the content is replaced.
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -51,8 +52,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _NAME_MAX = 255
 
 
-def extension_for(data: bytes) -> str | None:
-    """The extension an image with these first bytes is saved with (``.png``/``.jpg``)."""
+def image_extension(data: bytes) -> str | None:
+    """The extension `download` gives an image that starts with these bytes.
+
+    Args:
+        data: The image's first bytes (8 are enough).
+
+    Returns:
+        ``".png"`` or ``".jpg"``, or None when the bytes are neither PNG nor JPEG.
+    """
     kind = image_kind(data)
     return None if kind is None else IMAGE_EXTENSIONS[kind]
 

@@ -32,9 +32,21 @@ T = TypeVar("T")
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
 
-# How long the whole-exchange bound waits past the deadline, so that httpcore's pool
-# and connect timeouts (set to the deadline: "never sent") fire first when they apply.
-_SENT_GRACE = 0.05
+
+class _SendingProbe:
+    """An httpcore trace callback: has this request started to go out on the wire?"""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        # "http11.send_request_headers.started", "http2.send_request_headers.started":
+        # from here on, the request may have reached the server.
+        if "send_request" in name:
+            self.started = True
+
 
 _REQUEST_KEYS = frozenset({"prompt", "mode", "image", "image_strength", "timeout", "on_update"})
 
@@ -108,20 +120,29 @@ class AsyncSharkAPI(BaseClient):
             raise httpx.PoolTimeout(
                 "no free connection within the timeout; nothing was sent", request=request
             ) from exc
+        sending = _SendingProbe()
         try:
             left = max(deadline - self._clock(), 0.001)
             # httpcore's own waits for a pooled connection and for connecting also end
-            # by the deadline, as PoolTimeout and ConnectTimeout (never sent), a little
-            # before the whole-exchange bound below, which cannot tell them apart.
+            # by the deadline, as PoolTimeout and ConnectTimeout (never sent).
             timeouts = dict(request.extensions.get("timeout") or {})
             for phase in ("pool", "connect"):
                 timeouts[phase] = min(timeouts.get(phase) or left, left)
             request.extensions["timeout"] = timeouts
+            if request.method != "GET" and self._owns_http:
+                # Only a submit's error depends on whether it was sent; only the SDK's
+                # own transport (httpcore) is known to report when sending starts.
+                request.extensions["trace"] = sending
             # Unlike the sync client, this one can bound the whole exchange, headers
             # included: a server that trickles its headers never trips a per-read timeout.
-            async with asyncio.timeout(left + _SENT_GRACE):
+            async with asyncio.timeout(left):
                 return await self._exchange(action)
         except TimeoutError as exc:
+            if request.extensions.get("trace") is sending and not sending.started:
+                # Still waiting for a pooled connection or connecting: nothing went out.
+                raise httpx.PoolTimeout(
+                    "no connection within the timeout; nothing was sent", request=request
+                ) from exc
             raise httpx.ReadTimeout(
                 "no complete answer within the timeout", request=request
             ) from exc

@@ -364,6 +364,9 @@ class Redactor:
                 json.dumps(secret)[1:-1],
                 urllib.parse.quote(secret, safe=""),
                 urllib.parse.quote_plus(secret),
+                # Every other character escaped, as some proxies and loggers do.
+                "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in secret),
+                "".join(c if c.isalnum() else f"%{ord(c):02x}" for c in secret),
             }
             if len(secret) >= _MIN_REDACTED_CHARS
             else set()

@@ -477,7 +477,8 @@ CONCURRENT = 300
 
 
 @pytest.mark.timeout(60)
-def test_class5_async_submits_stuck_behind_the_gate_were_never_sent() -> None:
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_class5_async_submits_stuck_behind_the_gate_were_never_sent(max_retries: int) -> None:
     posts = [0]
     lock = threading.Lock()
 
@@ -487,7 +488,9 @@ def test_class5_async_submits_stuck_behind_the_gate_were_never_sent() -> None:
         server.wait_stopping(10)  # slower than any timeout here
 
     async def main(base_url: str) -> list[object]:
-        async with AsyncSharkAPI(TOKEN, base_url=base_url, timeout=TIMEOUT) as client:
+        async with AsyncSharkAPI(
+            TOKEN, base_url=base_url, timeout=TIMEOUT, max_retries=max_retries
+        ) as client:
             return await asyncio.gather(
                 *(client.submit(f"shark {i}", mode="1k") for i in range(CONCURRENT)),
                 return_exceptions=True,
@@ -513,7 +516,7 @@ def test_class5_async_submits_stuck_behind_the_gate_were_never_sent() -> None:
     }
     row(
         5,
-        f"{CONCURRENT} concurrent submits, slow server, max_retries=2",
+        f"{CONCURRENT} concurrent submits, slow server, max_retries={max_retries}",
         "async",
         None,
         seconds,
@@ -717,7 +720,16 @@ def test_class8_cli_stderr_journal_and_settings_hold_no_token(tmp_path: Path) ->
         )
         batch = runner.invoke(
             cli,
-            ["batch", str(lines), "-o", str(out), "--base-url", server.base_url, "--token", TOKEN],
+            [
+                "batch",
+                str(lines),
+                "--out",
+                str(out),
+                "--base-url",
+                server.base_url,
+                "--token",
+                TOKEN,
+            ],
         )
     files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     row(
@@ -737,6 +749,7 @@ def test_class8_cli_stderr_journal_and_settings_hold_no_token(tmp_path: Path) ->
     assert len(files) >= 2, files  # the prompts and the journal
     for path, data in files.items():
         assert TOKEN.encode() not in data, path
+    assert any(b"[REDACTED]" in data for data in files.values()), "the echo was not journaled"
 
 
 # -- class 9: small ones ----------------------------------------------------------------

@@ -166,13 +166,13 @@ def endless_empty_gzip(server: RawServer, conn: socket.socket, method: str, path
         conn.sendall(chunk(EMPTY_STORED_BLOCK * 20))
 
 
-ENDLESS_OPS: dict[str, tuple[Callable[[Any, str], Any], type[BaseException]]] = {
-    "submit": (lambda c, _: c.submit("a shark", mode="1k"), SubmissionOutcomeUnknownError),
-    "get_job": (lambda c, _: c.get_job("job_1"), APITimeoutError),
-    "wait": (lambda c, _: c.wait("job_1", timeout=TIMEOUT), WaitTimeoutError),
+ENDLESS_OPS: dict[str, tuple[Callable[[Any, str, Path], Any], tuple[type[Exception], ...]]] = {
+    "submit": (lambda c, _, __: c.submit("a shark", mode="1k"), (SubmissionOutcomeUnknownError,)),
+    "get_job": (lambda c, _, __: c.get_job("job_1"), (APITimeoutError,)),
+    "wait": (lambda c, _, __: c.wait("job_1", timeout=TIMEOUT), (WaitTimeoutError,)),
     "download": (
-        lambda c, url: c.download(url + "/img/x.png", str(c._tmp), timeout=TIMEOUT),
-        (DownloadError, APITimeoutError),  # type: ignore[dict-item]
+        lambda c, url, folder: c.download(url + "/img/x.png", folder, timeout=TIMEOUT),
+        (DownloadError, APITimeoutError),
     ),
 }
 
@@ -185,14 +185,11 @@ def test_class1_endless_empty_deflate_blocks_end_by_the_deadline(
 ) -> None:
     run, expected = ENDLESS_OPS[op]
     with serve(endless_empty_gzip) as server:
-
-        def go(client: Any) -> Any:
-            client._tmp = tmp_path
-            return run(client, server.base_url)
-
-        # The wait's own deadline must win over a long per-request timeout.
+        # The call's own deadline must win over a long per-request timeout and retries.
         options = {"timeout": 30.0, "max_retries": 3} if op in ("wait", "download") else {}
-        outcome, seconds = call(twin, go, base_url=server.base_url, **options)
+        outcome, seconds = call(
+            twin, lambda c: run(c, server.base_url, tmp_path), base_url=server.base_url, **options
+        )
     row(1, f"endless empty gzip blocks: {op}", twin, outcome, seconds)
     assert isinstance(outcome, expected), repr(outcome)
     assert seconds < TIMEOUT + SLACK, f"{op}/{twin} took {seconds:.2f} s"

@@ -391,7 +391,8 @@ class Redactor:
     def headers(self, headers: httpx.Headers) -> httpx.Headers:
         """`headers` without the secret in any name or value (a new object if changed)."""
         raw = headers.raw
-        if not any(form in name or form in value for name, value in raw for form in self._bytes):
+        blob = b"\n".join(name + b":" + value for name, value in raw)
+        if not any(form in blob for form in self._bytes):
             return headers
         return httpx.Headers(
             [(self.content(name), self.content(value)) for name, value in raw],

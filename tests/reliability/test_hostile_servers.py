@@ -429,6 +429,47 @@ def test_class4_fifo_and_devices_are_refused_before_sending(twin: str, tmp_path:
         assert server.accepted == 0
 
 
+@pytest.mark.timeout(20)
+def test_class4_cli_generate_refuses_a_fifo_image(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sharkapi_ext.cli._app import cli
+
+    fifo = tmp_path / "image.png"
+    os.mkfifo(fifo)
+    with serve(_never_called) as server:
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            cli,
+            [
+                "generate",
+                "a shark",
+                "--image",
+                str(fifo),
+                "--base-url",
+                server.base_url,
+                "--token",
+                TOKEN,
+                "-o",
+                str(tmp_path / "out.png"),
+            ],
+        )
+        seconds = time.perf_counter() - started
+        sent = server.accepted
+    row(
+        4,
+        "sharkapi generate --image FIFO",
+        "cli",
+        None,
+        seconds,
+        exit_code=result.exit_code,
+        requests_sent=sent,
+    )
+    assert result.exit_code == 2, result.output
+    assert "regular file" in result.output
+    assert sent == 0
+
+
 class CountingReader:
     """A binary file object over an endless source that counts what was read from it."""
 

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import (
     DEFAULT_LIMITS,
@@ -27,6 +28,7 @@ from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._pool import async_transport
+from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
 
@@ -35,7 +37,26 @@ T = TypeVar("T")
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
 
-_REQUEST_KEYS = frozenset({"prompt", "mode", "image", "image_strength", "timeout", "on_update"})
+
+class _SendingProbe:
+    """An httpcore trace callback: has this request started to go out on the wire?"""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        # "http11.send_request_headers.started", "http2.send_request_headers.started":
+        # from here on, the request may have reached the server.
+        if "send_request" in name:
+            self.started = True
+
+
+# A mapping item may name any request field of the spec: the keyword ones go to
+# `generate` as they are, the others into its ``extra_fields``, which refuses (naming
+# it) any name the spec does not declare, typos included.
+_CALL_KEYS = frozenset({*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update"})
 
 
 class AsyncSharkAPI(BaseClient):
@@ -55,7 +76,7 @@ class AsyncSharkAPI(BaseClient):
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 2,
-        poll_interval: float = 2.0,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.AsyncClient | None = None,
         allow_insecure_http: bool = False,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -100,41 +121,70 @@ class AsyncSharkAPI(BaseClient):
         if isinstance(action, Sleep):
             await self._sleep(action.seconds)
             return None
-        if isinstance(action, Fetch):
-            return await self._exchange(action)
-        # Unlike the sync client, this one can bound the whole exchange, headers
-        # included: a server that trickles its headers never trips a per-read timeout.
+        request = action.request
+        deadline = action.deadline if isinstance(action, Send) else action.sink.deadline
+        # Time spent waiting for the client's own gate is time before anything was sent:
+        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
+        # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            async with asyncio.timeout(max(action.deadline - self._clock(), 0.0)):
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout(
+                "no free connection within the timeout; nothing was sent", request=request
+            ) from exc
+        sending = _SendingProbe()
+        try:
+            left = max(deadline - self._clock(), 0.001)
+            # httpcore's own waits for a pooled connection and for connecting also end
+            # by the deadline, as PoolTimeout and ConnectTimeout (never sent).
+            timeouts = dict(request.extensions.get("timeout") or {})
+            for phase in ("pool", "connect"):
+                timeouts[phase] = min(timeouts.get(phase) or left, left)
+            request.extensions["timeout"] = timeouts
+            if request.method != "GET" and self._owns_http:
+                # Only a submit's error depends on whether it was sent; only the SDK's
+                # own transport (httpcore) is known to report when sending starts.
+                request.extensions["trace"] = sending
+            # Unlike the sync client, this one can bound the whole exchange, headers
+            # included: a server that trickles its headers never trips a per-read timeout.
+            async with asyncio.timeout(left):
                 return await self._exchange(action)
         except TimeoutError as exc:
+            if request.extensions.get("trace") is sending and not sending.started:
+                # Still waiting for a pooled connection or connecting: nothing went out.
+                raise httpx.PoolTimeout(
+                    "no connection within the timeout; nothing was sent", request=request
+                ) from exc
             raise httpx.ReadTimeout(
-                "no complete answer within the timeout", request=action.request
+                "no complete answer within the timeout", request=request
             ) from exc
+        finally:
+            self._gate.release()
 
     async def _exchange(self, action: Send | Fetch) -> Any:
-        async with self._gate:
-            # auth=None: the token is set per request by _core, never by a caller's client.
-            response = await self._http.send(
-                action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-            )
-            try:
-                if isinstance(action, Fetch) and response.is_success:
-                    sink = action.sink
-                    try:
-                        if sink.start(response):
-                            async for chunk in response.aiter_raw():
-                                sink.write_raw(chunk)
-                        return sink.finish()
-                    finally:
-                        sink.discard()
-                reader = action.reader(self._clock)
-                async for chunk in response.aiter_bytes():
+        # auth=None: the token is set per request by _core, never by a caller's client.
+        response = await self._http.send(
+            action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+        )
+        try:
+            if isinstance(action, Fetch) and response.is_success:
+                sink = action.sink
+                try:
+                    if sink.start(response):
+                        async for chunk in response.aiter_raw():
+                            sink.write_raw(chunk)
+                    return sink.finish()
+                finally:
+                    sink.discard()
+            reader = action.reader(self._clock)
+            if reader.start(response):
+                async for chunk in response.aiter_raw():
                     if not reader.add(chunk):
                         break
-                return reader.reply(response)
-            finally:
-                await response.aclose()
+            return reader.reply(response)
+        finally:
+            await response.aclose()
 
     # -- the public surface (documented on SharkAPI) ----------------------------------
 
@@ -142,12 +192,13 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Job:
         """Submit a generation job; see `SharkAPI.submit`."""
-        return await self._run(self._submit_flow(prompt, mode, image, image_strength))
+        return await self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     async def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
         """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`."""
@@ -168,15 +219,18 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
         """Submit a job and wait for it; see `SharkAPI.generate`."""
         return await self._run(
-            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+            self._generate_flow(
+                prompt, mode, image, image_strength, timeout, on_update, extra_fields
+            )
         )
 
     async def generate_many(
@@ -184,7 +238,7 @@ class AsyncSharkAPI(BaseClient):
         requests: Iterable[GenerateRequest],
         *,
         concurrency: int = 8,
-        mode: str = "1k",
+        mode: str = DEFAULT_MODE,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> list[JobStatus | BaseException]:
@@ -192,9 +246,11 @@ class AsyncSharkAPI(BaseClient):
 
         Args:
             requests: Each a prompt, or a mapping of `submit`'s keyword arguments
-                (``prompt``, ``mode``, ``image``, ``image_strength``) plus ``timeout``.
+                (``prompt``, ``mode``, ``image``, ``image_strength``, ``extra_fields``)
+                plus ``timeout``; any other request field the spec declares may be
+                given directly too (it is sent as an extra field).
             concurrency: How many run at the same time.
-            mode: The mode of requests that do not name one.
+            mode: The mode of requests that do not name one (default: the cheapest).
             timeout: Each job's wait deadline, unless its mapping gives one.
             on_update: Called with each job's `JobStatus` on every status change.
 
@@ -227,15 +283,22 @@ class AsyncSharkAPI(BaseClient):
                             "requests",
                             f"each must be a prompt or a mapping, got {type(item).__name__}",
                         )
-                    unknown = set(item) - _REQUEST_KEYS
-                    if unknown or "prompt" not in item:
-                        # A typo would otherwise come back as a bare TypeError.
+                    if "prompt" not in item:
                         raise InvalidRequestError(
-                            "requests",
-                            f"each mapping needs 'prompt' and only {sorted(_REQUEST_KEYS)}, "
-                            f"got {sorted(map(str, item))}",
+                            "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
                         )
-                    kwargs = {"mode": mode, "timeout": timeout, "on_update": on_update, **item}
+                    kwargs: dict[str, Any] = {
+                        "mode": mode,
+                        "timeout": timeout,
+                        "on_update": on_update,
+                    }
+                    extra = dict(item.get("extra_fields") or {})
+                    for key, value in item.items():
+                        if key in _CALL_KEYS:
+                            kwargs[key] = value
+                        else:
+                            extra[key] = value
+                    kwargs["extra_fields"] = extra or None
                     return await self.generate(**kwargs)
                 except Exception as exc:
                     return exc

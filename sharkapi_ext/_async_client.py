@@ -127,7 +127,10 @@ class AsyncSharkAPI(BaseClient):
         # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
         # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+            if self._gate.locked():
+                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                    await self._gate.acquire()
+            else:  # free: taken at once, without the cost of arming a timer
                 await self._gate.acquire()
         except TimeoutError as exc:
             raise httpx.PoolTimeout(

@@ -175,7 +175,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 def aiohttp_http_client(
     *,
-    verify: ssl.SSLContext | str | bool = True,
+    verify: ssl.SSLContext | bool = True,
     limits: httpx.Limits = DEFAULT_LIMITS,
     transport_factory: Callable[..., httpx.AsyncBaseTransport] | None = None,
     **client_options: Any,
@@ -186,7 +186,8 @@ def aiohttp_http_client(
     you pass in, close it yourself (``async with``) when done.
 
     Args:
-        verify: TLS verification: True, a CA bundle path or an ``ssl.SSLContext``.
+        verify: TLS verification: True (the system's CAs, or ``SSL_CERT_FILE``), False,
+            or an ``ssl.SSLContext``.
         limits: Pool limits. aiohttp honours ``max_connections`` and
             ``keepalive_expiry``, and keeps every released connection alive.
         transport_factory: Builds the inner transport from ``verify`` and ``limits``

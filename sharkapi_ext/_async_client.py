@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import (
     MAX_CONNECTIONS,
@@ -24,6 +25,7 @@ from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
 
@@ -48,7 +50,10 @@ class _SendingProbe:
             self.started = True
 
 
-_REQUEST_KEYS = frozenset({"prompt", "mode", "image", "image_strength", "timeout", "on_update"})
+# A mapping item may name any request field of the spec: the keyword ones go to
+# `generate` as they are, the others into its ``extra_fields``, which refuses (naming
+# it) any name the spec does not declare, typos included.
+_CALL_KEYS = frozenset({*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update"})
 
 
 class AsyncSharkAPI(BaseClient):
@@ -68,7 +73,7 @@ class AsyncSharkAPI(BaseClient):
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 2,
-        poll_interval: float = 2.0,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.AsyncClient | None = None,
         allow_insecure_http: bool = False,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -179,12 +184,13 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Job:
         """Submit a generation job; see `SharkAPI.submit`."""
-        return await self._run(self._submit_flow(prompt, mode, image, image_strength))
+        return await self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     async def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
         """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`."""
@@ -205,15 +211,18 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
         """Submit a job and wait for it; see `SharkAPI.generate`."""
         return await self._run(
-            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+            self._generate_flow(
+                prompt, mode, image, image_strength, timeout, on_update, extra_fields
+            )
         )
 
     async def generate_many(
@@ -221,7 +230,7 @@ class AsyncSharkAPI(BaseClient):
         requests: Iterable[GenerateRequest],
         *,
         concurrency: int = 8,
-        mode: str = "1k",
+        mode: str = DEFAULT_MODE,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> list[JobStatus | BaseException]:
@@ -229,9 +238,11 @@ class AsyncSharkAPI(BaseClient):
 
         Args:
             requests: Each a prompt, or a mapping of `submit`'s keyword arguments
-                (``prompt``, ``mode``, ``image``, ``image_strength``) plus ``timeout``.
+                (``prompt``, ``mode``, ``image``, ``image_strength``, ``extra_fields``)
+                plus ``timeout``; any other request field the spec declares may be
+                given directly too (it is sent as an extra field).
             concurrency: How many run at the same time.
-            mode: The mode of requests that do not name one.
+            mode: The mode of requests that do not name one (default: the cheapest).
             timeout: Each job's wait deadline, unless its mapping gives one.
             on_update: Called with each job's `JobStatus` on every status change.
 
@@ -264,15 +275,22 @@ class AsyncSharkAPI(BaseClient):
                             "requests",
                             f"each must be a prompt or a mapping, got {type(item).__name__}",
                         )
-                    unknown = set(item) - _REQUEST_KEYS
-                    if unknown or "prompt" not in item:
-                        # A typo would otherwise come back as a bare TypeError.
+                    if "prompt" not in item:
                         raise InvalidRequestError(
-                            "requests",
-                            f"each mapping needs 'prompt' and only {sorted(_REQUEST_KEYS)}, "
-                            f"got {sorted(map(str, item))}",
+                            "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
                         )
-                    kwargs = {"mode": mode, "timeout": timeout, "on_update": on_update, **item}
+                    kwargs: dict[str, Any] = {
+                        "mode": mode,
+                        "timeout": timeout,
+                        "on_update": on_update,
+                    }
+                    extra = dict(item.get("extra_fields") or {})
+                    for key, value in item.items():
+                        if key in _CALL_KEYS:
+                            kwargs[key] = value
+                        else:
+                            extra[key] = value
+                    kwargs["extra_fields"] = extra or None
                     return await self.generate(**kwargs)
                 except Exception as exc:
                     return exc

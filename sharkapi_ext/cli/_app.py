@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import sharkapi_spec as spec
 
 from sharkapi_ext import AsyncSharkAPI, JobStatus, SharkAPI, SharkAPIError
 
@@ -29,6 +30,7 @@ from ._errors import (
     exit_code_for,
     one_line,
 )
+from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._journal import JournalLockedError
 
 __all__ = ["cli", "main"]
@@ -40,6 +42,11 @@ SANDBOX_QUEUED_SECONDS = 0.5
 SANDBOX_PROCESSING_SECONDS = 1.5
 #: Polling the local sandbox every 2 s (the real API's rate) would only add waiting.
 SANDBOX_POLL_INTERVAL = 0.25
+# `generate`'s own options: a request field named like one is sent with --field only.
+_GENERATE_OPTIONS = frozenset(
+    {"--mode", "--image", "--strength", "--output", "--timeout", "--json", "--field"}
+    | {"--base-url", "--token", "--sandbox", "--poll-interval", "--help"}
+)
 
 
 @dataclass
@@ -85,7 +92,8 @@ def _connection_options(func: F) -> F:
         click.option(
             "--poll-interval",
             type=SECONDS,
-            help="Seconds between polls (default 2; 0.25 with --sandbox).",
+            help=f"Seconds between polls (default {spec.POLL_INTERVAL_SECONDS:g}; "
+            f"{SANDBOX_POLL_INTERVAL:g} with --sandbox).",
         ),
     ]
     for option in reversed(options):
@@ -146,7 +154,7 @@ def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, fl
             sandbox = stack.enter_context(_start_sandbox())
             base_url, token = sandbox.base_url, sandbox.token
             poll = poll or SANDBOX_POLL_INTERVAL
-        yield base_url, token, poll or 2.0
+        yield base_url, token, poll or spec.POLL_INTERVAL_SECONDS
 
 
 @contextlib.contextmanager
@@ -270,13 +278,16 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("prompt")
-@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@mode_option()
 @click.option(
     "--image", type=click.Path(exists=True, dir_okay=False), help="Source image (PNG/JPEG)."
 )
 @click.option(
-    "--strength", type=click.FloatRange(0, 1), help="How much the source shapes the output."
+    "--strength",
+    type=click.FloatRange(spec.IMAGE_STRENGTH_MIN, spec.IMAGE_STRENGTH_MAX),
+    help=f"How much the source shapes the output (server default {spec.IMAGE_STRENGTH_DEFAULT}).",
 )
+@request_field_options(_GENERATE_OPTIONS)
 @_output_option
 @_timeout_option
 @_json_option
@@ -295,6 +306,7 @@ def generate(
     **options: Any,
 ) -> None:
     """Generate one image from PROMPT, wait for it and save it."""
+    extra_fields = pop_extra_fields(options)
     settings = _merge(ctx, **options)
     _parse_strength(strength, image)
     started = time.monotonic()
@@ -303,7 +315,11 @@ def generate(
         try:
             with StatusLine(interactive=is_interactive()) as line:
                 job = client.submit(
-                    prompt, mode=mode, image=Path(image) if image else None, image_strength=strength
+                    prompt,
+                    mode=mode,
+                    image=Path(image) if image else None,
+                    image_strength=strength,
+                    extra_fields=extra_fields,
                 )
                 job_id = job.job_id
                 line.set_job(job.job_id, job.status)
@@ -386,7 +402,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     help="Directory for the images and the journal (.sharkapi-journal.jsonl).",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@mode_option(" Lines that name a mode keep theirs.")
 @click.option(
     "--timeout",
     type=SECONDS,
@@ -423,7 +439,8 @@ def batch(
     """Generate an image for every line of FILE into --out; safe to kill and run again.
 
     FILE holds one prompt per line, or JSON objects such as
-    {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4}.
+    {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4},
+    which may hold any other request field the API declares too.
     A journal in --out records every step before it happens, so running the same
     command again resumes submitted jobs, submits only what was never submitted, and
     downloads each image once. A request whose submission outcome is unknown (the

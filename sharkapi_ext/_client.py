@@ -119,9 +119,10 @@ class SharkAPI(BaseClient):
                 finally:
                     sink.discard()
             reader = action.reader(self._clock)
-            for chunk in response.iter_bytes():
-                if not reader.add(chunk):
-                    break
+            if reader.start(response):
+                for chunk in response.iter_raw():
+                    if not reader.add(chunk):
+                        break
             return reader.reply(response)
         finally:
             response.close()
@@ -208,6 +209,7 @@ class SharkAPI(BaseClient):
         """Submit a job and wait for it: `submit` then `wait`. Errors name the job id.
 
         Takes `submit`'s arguments, plus ``timeout`` and ``on_update`` of `wait`.
+        ``timeout`` is one deadline for both: the submit's retries and pauses spend it too.
         """
         return self._run(
             self._generate_flow(
@@ -226,11 +228,19 @@ class SharkAPI(BaseClient):
         """Save a finished job's image (or an image URL) and return the file's path.
 
         The token is never sent. A directory destination gets ``<job_id>.png`` (or
-        ``.jpg``); the name never comes from the server. The file appears only once
-        complete and checked.
+        ``.jpg``); the name never comes from the server. A file destination whose
+        extension names the other image kind gets the right one (``out.png`` receiving
+        a JPEG becomes ``out.jpg``). The file appears only once complete and checked,
+        with the mode the umask gives. ``timeout`` bounds every attempt and retry.
+
+        Returns:
+            The path the image was saved to.
 
         Raises:
-            DownloadError: The image could not be fetched, is too large, or is not an image.
+            DownloadError: The image could not be fetched, is too large, is not an image,
+                or cannot be written (a full disk, a name over 255 bytes); no partial
+                file is left.
+            UnexpectedResponseError: A complete job without an ``image_url``.
         """
         return self._run(self._download_flow(image, dest, timeout, max_bytes))
 

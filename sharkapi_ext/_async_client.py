@@ -14,7 +14,9 @@ import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import (
+    DEFAULT_LIMITS,
     MAX_CONNECTIONS,
+    USER_AGENT,
     BaseClient,
     Fetch,
     Flow,
@@ -26,6 +28,7 @@ from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
+from ._pool import async_transport
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
@@ -93,6 +96,11 @@ class AsyncSharkAPI(BaseClient):
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
 
+    def _default_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+        )
+
     # -- the driver: the only place this class does I/O -------------------------------
 
     async def _run(self, flow: Flow[T]) -> T:
@@ -120,7 +128,10 @@ class AsyncSharkAPI(BaseClient):
         # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
         # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+            if self._gate.locked():
+                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                    await self._gate.acquire()
+            else:  # free: taken at once, without the cost of arming a timer
                 await self._gate.acquire()
         except TimeoutError as exc:
             raise httpx.PoolTimeout(

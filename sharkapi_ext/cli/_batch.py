@@ -164,7 +164,8 @@ class BatchResult:
         unknown: Line numbers whose submission outcome is unknown.
         pending: Requests not finished (stopped early, or waiting to be retried).
         changed: Line numbers whose text changed since an earlier run (new requests now).
-        cost: Total cost of the finished jobs, all runs.
+        cost: Total cost of the finished jobs in the journal, all runs (lines edited
+            since included).
         cost_here: Cost of the jobs this run saw finish.
         fatal: The account-level error that stopped new submissions, if any.
     """
@@ -309,6 +310,11 @@ class _Runner:
     async def run(self, requests: list[BatchRequest]) -> BatchResult:
         self.result.total = len(requests)
         self.result.changed = _changed_lines(self.journal, requests)
+        current = {request.key for request in requests}
+        for key, state in self.journal.states.items():
+            # Jobs of lines edited since were paid for too: "all runs" includes them.
+            if key not in current and state.kind == "done":
+                self.result.cost += Decimal(state.cost or "0")
         # Earlier runs' outcomes are counted first, so the bar (and its ETA) covers only
         # the work this run does.
         todo = [request for request in requests if not self._settled(request)]

@@ -60,6 +60,23 @@ def check_destination(output: str | None, *, overwrite: bool) -> None:
         click.BadParameter: The name is unusable, the file exists (without
             ``overwrite``), or the directory cannot be created or written.
     """
+    try:
+        _check_destination(output, overwrite=overwrite)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise _fail(f"{output!r}: {exc.strerror or exc}", _HINT) from None
+
+
+def _check_destination(output: str | None, *, overwrite: bool) -> None:
+    """Refuse, before the job is submitted, a destination the image could not be saved to.
+
+    Args:
+        output: The `-o` value; None for the current directory.
+        overwrite: Whether an existing file may be replaced.
+
+    Raises:
+        click.BadParameter: The name is unusable, the file exists (without
+            ``overwrite``), or the directory cannot be created or written.
+    """
     text = output if output is not None else "."
     if not text or "\0" in text:
         raise _fail("not a usable path", _HINT)
@@ -75,7 +92,7 @@ def check_destination(output: str | None, *, overwrite: bool) -> None:
     except UnicodeError:
         raise _fail(f"{name!r} cannot be encoded as a file name here", _HINT) from None
     if len(encoded) > _MAX_NAME_BYTES:
-        raise _fail(f"file name is {len(encoded)} bytes, over the {_MAX_NAME_BYTES}", _HINT)
+        raise _fail(f"file name too long: {len(encoded)} bytes, at most {_MAX_NAME_BYTES}", _HINT)
     check_directory(path.parent)
     if path.exists() or path.is_symlink():
         if not path.is_file():

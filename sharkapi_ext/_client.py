@@ -36,9 +36,11 @@ class SharkAPI(BaseClient):
             ``https://api.sharkapi.dev``. Plain http is refused unless the host is
             loopback or ``allow_insecure_http`` is set.
         timeout: Seconds one request may take, from sending to the last byte of the answer.
-        max_retries: Retries of one call after transient failures (0: none). See
-            ``_retry`` for what is retried; a submit is never retried once it may have
-            created a job.
+        max_retries: Retries of one call after transient failures (0: none): connection
+            errors, timeouts, 429 and 5xx for reads; for a submit, only failures that
+            prove no job was created (refused connection, 429, 503). A submit is never
+            retried once it may have created a job. The README's "Retries and polling"
+            has the table.
         poll_interval: Seconds between polls in `wait` (the vendor asks for 2).
         http_client: An ``httpx.Client`` to send through (proxies, transports, hooks).
             The SDK still applies its own URL, token, timeouts and retries, and never
@@ -142,16 +144,36 @@ class SharkAPI(BaseClient):
             image_strength: 0.0 to 1.0, how much the source shapes the output (server
                 default 0.5). Needs ``image``.
 
+        Returns:
+            The new `Job` (status ``queued``, with its id and estimated cost).
+
         Raises:
             InvalidRequestError: A bad argument; nothing was sent.
             SubmissionOutcomeUnknownError: The request broke after it may have created a
                 job; it is not resubmitted.
             APIStatusError: The API refused (402 balance, 422 moderation, ...).
+            APIConnectionError: No job was created: the API could not be reached.
+            UnexpectedResponseError: A 2xx answer that does not parse; the job was
+                probably created (``job_id`` is set when it could be read).
         """
         return self._run(self._submit_flow(prompt, mode, image, image_strength))
 
     def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
-        """Fetch a job's current `JobStatus` (one poll, with retries)."""
+        """Fetch a job's current `JobStatus` (one poll, with retries).
+
+        Args:
+            job_id: A job id, or a `Job` or `JobStatus`.
+
+        Returns:
+            The job's status as the API reports it now (unknown statuses included).
+
+        Raises:
+            InvalidRequestError: Not a valid job id; nothing was sent.
+            NotFoundError: The API does not know the job (or it is another account's).
+            APIStatusError: Another refusal (401, 403, ...), or 429/5xx after the retries.
+            APIConnectionError: The API could not be reached after the retries.
+            UnexpectedResponseError: The answer does not parse.
+        """
         return self._run(self._get_job_flow(job_id))
 
     def wait(
@@ -175,9 +197,12 @@ class SharkAPI(BaseClient):
             The finished `JobStatus` (status ``complete``).
 
         Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
             JobFailedError: The job failed (not charged).
             JobModeratedError: The job was moderated (not charged).
             WaitTimeoutError: The deadline passed first; the job may still finish.
+            APIStatusError: A refusal no retry can change (401, 403, 404).
+            UnexpectedResponseError: An answer that does not parse.
         """
         return self._run(self._wait_flow(job, timeout, poll_interval, on_update))
 
@@ -191,7 +216,32 @@ class SharkAPI(BaseClient):
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
-        """Submit a job and wait for it: `submit` then `wait`. Errors name the job id."""
+        """Submit a job and wait for it: `submit` then `wait`. Errors name the job id.
+
+        Everything `wait` checks is checked before the job is submitted (and paid for).
+
+        Args:
+            prompt: What to draw; see `submit`.
+            mode: ``"1k"`` or ``"2k"``; see `submit`.
+            image: A source image for image-to-image; see `submit`.
+            image_strength: The source's weight; see `submit`.
+            timeout: The wait's deadline in seconds; see `wait`.
+            on_update: Called as the status changes; see `wait`.
+
+        Returns:
+            The finished `JobStatus` (status ``complete``).
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            SubmissionOutcomeUnknownError: The submit may have created a job; not resubmitted.
+            JobFailedError: The job failed (not charged).
+            JobModeratedError: The job was moderated (not charged).
+            WaitTimeoutError: The deadline passed first; resume with `wait(err.job_id)`.
+            APIStatusError: The API refused the submit or a poll.
+            APIConnectionError: The API could not be reached (before any job was created,
+                or while polling: then ``job_id`` is set).
+            UnexpectedResponseError: An answer that does not parse.
+        """
         return self._run(
             self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
         )
@@ -210,8 +260,19 @@ class SharkAPI(BaseClient):
         ``.jpg``); the name never comes from the server. The file appears only once
         complete and checked.
 
+        Args:
+            image: A finished `JobStatus`, or an image URL.
+            dest: A file path, or a directory (existing, or ending with a separator).
+            timeout: Seconds for the whole download, retries included.
+            max_bytes: The most bytes accepted.
+
+        Returns:
+            The path of the file written.
+
         Raises:
-            DownloadError: The image could not be fetched, is too large, or is not an image.
+            InvalidRequestError: A bad argument (a job without an image, an unusable path).
+            DownloadError: The image could not be fetched or written, is too large, or is
+                not an image.
         """
         return self._run(self._download_flow(image, dest, timeout, max_bytes))
 

@@ -83,11 +83,13 @@ def _connection_options(func: F) -> F:
         click.option(
             "--base-url",
             envvar="SHARKAPI_BASE_URL",
+            metavar="URL",
             help="API base URL (env SHARKAPI_BASE_URL; default https://api.sharkapi.dev).",
         ),
         click.option(
             "--token",
             envvar="SHARKAPI_TOKEN",
+            metavar="TOKEN",
             help="API token (env SHARKAPI_TOKEN). Never printed.",
         ),
         click.option(
@@ -514,7 +516,14 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory for the images and the journal (.sharkapi-journal.jsonl).",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    metavar="N",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once.",
+)
 @click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
 @click.option(
     "--timeout",
@@ -675,36 +684,77 @@ def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> D
 
 
 @cli.command(epilog=SEE_EXIT_CODES)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--host", metavar="HOST", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    metavar="PORT",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="0 picks a free port (the banner shows which).",
+)
 @click.option(
     "--job-seconds",
+    metavar="SECONDS",
     type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
     help="How long a job takes (a quarter queued, the rest processing).",
 )
 @click.option(
-    "--balance", callback=_decimal, help="Balance of the ready token, e.g. 5.00 (default 100.00)."
+    "--balance",
+    metavar="AMOUNT",
+    callback=_decimal,
+    help="Balance of the ready token, e.g. 5.00 (default 100.00).",
 )
-@click.option("--seed", type=int, help="Seed of the fault generator.")
+@click.option("--seed", metavar="N", type=int, help="Seed of the fault generator.")
 @click.option(
-    "--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429."
-)
-@click.option("--rate-503", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
-@click.option(
-    "--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 500."
-)
-@click.option(
-    "--rate-502", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 502."
+    "--rate-429",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share of requests answered 429.",
 )
 @click.option(
-    "--rate-slow", type=click.FloatRange(0, 1), default=0.0, help="Share delayed by --slow-seconds."
+    "--rate-503",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered 503.",
 )
-@click.option("--slow-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option(
+    "--rate-500",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered by an HTML 500.",
+)
+@click.option(
+    "--rate-502",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered by an HTML 502.",
+)
+@click.option(
+    "--rate-slow",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share delayed by --slow-seconds.",
+)
+@click.option(
+    "--slow-seconds",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Delay of a slow answer.",
+)
 @click.option(
     "--rate-drop-after-create",
     type=click.FloatRange(0, 1),
+    metavar="SHARE",
     default=0.0,
     help="Share of submits whose job is created and whose connection is then dropped.",
 )

@@ -146,7 +146,9 @@ def cli_message(exc: SharkAPIError, *, base_url: str | None) -> list[str]:
     if isinstance(exc, APIConnectionError):
         url = _tried_url(exc)
         if url is not None:
-            lines[0] += f" [while connecting to {url.scheme}://{url.netloc.decode('ascii')}]"
+            origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+            name, _, message = lines[0].partition(": ")
+            lines[0] = f"{name}: {origin}: {message}"
     if isinstance(exc, NotFoundError) and base_url:
         lines[0] += f" [API at {base_url}]"
         if base_url.rstrip("/").endswith("/v1"):

@@ -3,7 +3,7 @@
     from sharkapi_ext import SharkAPI
 
     with SharkAPI() as client:                      # token from SHARKAPI_TOKEN
-        done = client.generate("a great white shark", mode="1k")
+        done = client.generate("a great white shark")  # the cheapest mode
         path = client.download(done, "out/")
 
 `AsyncSharkAPI` offers the same as coroutines, plus `generate_many`. The low-level
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ._client import SharkAPI
     from ._core import DEFAULT_BASE_URL
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
+    from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
 # beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
@@ -54,6 +55,9 @@ _LAZY = {
     "GenerateRequest": "._async_client",
     "SharkAPI": "._client",
     "DEFAULT_BASE_URL": "._core",
+    "DEFAULT_MODE": "._validation",
+    "JSON": "._validation",
+    "KEYWORD_FIELDS": "._validation",
     "KNOWN_STATUSES": "._models",
     "TERMINAL_STATUSES": "._models",
     "Job": "._models",
@@ -73,6 +77,9 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MODE",
+    "JSON",
+    "KEYWORD_FIELDS",
     "KNOWN_STATUSES",
     "MAX_IMAGE_BYTES",
     "TERMINAL_STATUSES",

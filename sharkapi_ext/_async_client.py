@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import (
     MAX_CONNECTIONS,
@@ -24,6 +25,7 @@ from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
 
@@ -32,7 +34,10 @@ T = TypeVar("T")
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
 
-_REQUEST_KEYS = frozenset({"prompt", "mode", "image", "image_strength", "timeout", "on_update"})
+# A mapping item may name any request field of the spec: the keyword ones go to
+# `generate` as they are, the others into its ``extra_fields``, which refuses (naming
+# it) any name the spec does not declare, typos included.
+_CALL_KEYS = frozenset({*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update"})
 
 
 class AsyncSharkAPI(BaseClient):
@@ -55,7 +60,7 @@ class AsyncSharkAPI(BaseClient):
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 2,
-        poll_interval: float = 2.0,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.AsyncClient | None = None,
         allow_insecure_http: bool = False,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -137,9 +142,10 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Job:
         """Submit a generation job; see `SharkAPI.submit` for the arguments.
 
@@ -153,7 +159,7 @@ class AsyncSharkAPI(BaseClient):
             APIConnectionError: No job was created: the API could not be reached.
             UnexpectedResponseError: A 2xx answer that does not parse.
         """
-        return await self._run(self._submit_flow(prompt, mode, image, image_strength))
+        return await self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     async def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
         """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`.
@@ -200,9 +206,10 @@ class AsyncSharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
@@ -222,7 +229,9 @@ class AsyncSharkAPI(BaseClient):
             UnexpectedResponseError: An answer that does not parse.
         """
         return await self._run(
-            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+            self._generate_flow(
+                prompt, mode, image, image_strength, timeout, on_update, extra_fields
+            )
         )
 
     async def generate_many(
@@ -230,7 +239,7 @@ class AsyncSharkAPI(BaseClient):
         requests: Iterable[GenerateRequest],
         *,
         concurrency: int = 8,
-        mode: str = "1k",
+        mode: str = DEFAULT_MODE,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> list[JobStatus | BaseException]:
@@ -238,9 +247,11 @@ class AsyncSharkAPI(BaseClient):
 
         Args:
             requests: Each a prompt, or a mapping of `submit`'s keyword arguments
-                (``prompt``, ``mode``, ``image``, ``image_strength``) plus ``timeout``.
+                (``prompt``, ``mode``, ``image``, ``image_strength``, ``extra_fields``)
+                plus ``timeout``; any other request field the spec declares may be
+                given directly too (it is sent as an extra field).
             concurrency: How many run at the same time.
-            mode: The mode of requests that do not name one.
+            mode: The mode of requests that do not name one (default: the cheapest).
             timeout: Each job's wait deadline, unless its mapping gives one.
             on_update: Called with each job's `JobStatus` on every status change.
 
@@ -278,15 +289,22 @@ class AsyncSharkAPI(BaseClient):
                             "requests",
                             f"each must be a prompt or a mapping, got {type(item).__name__}",
                         )
-                    unknown = set(item) - _REQUEST_KEYS
-                    if unknown or "prompt" not in item:
-                        # A typo would otherwise come back as a bare TypeError.
+                    if "prompt" not in item:
                         raise InvalidRequestError(
-                            "requests",
-                            f"each mapping needs 'prompt' and only {sorted(_REQUEST_KEYS)}, "
-                            f"got {sorted(map(str, item))}",
+                            "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
                         )
-                    kwargs = {"mode": mode, "timeout": timeout, "on_update": on_update, **item}
+                    kwargs: dict[str, Any] = {
+                        "mode": mode,
+                        "timeout": timeout,
+                        "on_update": on_update,
+                    }
+                    extra = dict(item.get("extra_fields") or {})
+                    for key, value in item.items():
+                        if key in _CALL_KEYS:
+                            kwargs[key] = value
+                        else:
+                            extra[key] = value
+                    kwargs["extra_fields"] = extra or None
                     return await self.generate(**kwargs)
                 except Exception as exc:
                     return exc

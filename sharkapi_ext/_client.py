@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import (
     BaseClient,
@@ -21,6 +22,7 @@ from ._core import (
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._validation import DEFAULT_MODE, JSON
 
 __all__ = ["SharkAPI"]
 
@@ -41,7 +43,8 @@ class SharkAPI(BaseClient):
             prove no job was created (refused connection, 429, 503). A submit is never
             retried once it may have created a job. The README's "Retries and polling"
             has the table.
-        poll_interval: Seconds between polls in `wait` (the vendor asks for 2).
+        poll_interval: Seconds between polls in `wait` (default: the spec's
+            ``POLL_INTERVAL_SECONDS``).
         http_client: An ``httpx.Client`` to send through (proxies, transports, hooks).
             The SDK still applies its own URL, token, timeouts and retries, and never
             closes a client it was given.
@@ -63,7 +66,7 @@ class SharkAPI(BaseClient):
         base_url: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 2,
-        poll_interval: float = 2.0,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.Client | None = None,
         allow_insecure_http: bool = False,
         sleep: Callable[[float], object] = time.sleep,
@@ -130,19 +133,27 @@ class SharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Job:
         """Submit a generation job; returns at once with its `Job`.
 
+        Every limit is the spec's (``sharkapi_spec``, generated from openapi.yaml).
+
         Args:
-            prompt: What to draw, 1 to 2000 characters.
-            mode: ``"1k"`` (1024×1024, $0.01) or ``"2k"`` (2048×2048, $0.02).
+            prompt: What to draw, ``PROMPT_MIN_LENGTH`` to ``PROMPT_MAX_LENGTH`` characters.
+            mode: One of ``sharkapi_spec.MODES`` (prices in ``MODE_PRICES``, sizes in
+                ``MODE_SIZES``); default ``DEFAULT_MODE``, the cheapest.
             image: A PNG or JPEG source for image-to-image: bytes, a path or a binary file
-                object, at most 10 MiB.
-            image_strength: 0.0 to 1.0, how much the source shapes the output (server
-                default 0.5). Needs ``image``.
+                object, at most ``IMAGE_MAX_BYTES``.
+            image_strength: ``IMAGE_STRENGTH_MIN`` to ``IMAGE_STRENGTH_MAX``, how much the
+                source shapes the output (server default ``IMAGE_STRENGTH_DEFAULT``; not
+                sent unless given). Needs ``image``.
+            extra_fields: Request fields the spec declares that have no keyword here yet
+                (added by a later API release), as JSON values. Checked against the
+                spec's ``GenerateRequest`` schema before anything is sent.
 
         Returns:
             The new `Job` (status ``queued``, with its id and estimated cost).
@@ -156,7 +167,7 @@ class SharkAPI(BaseClient):
             UnexpectedResponseError: A 2xx answer that does not parse; the job was
                 probably created (``job_id`` is set when it could be read).
         """
-        return self._run(self._submit_flow(prompt, mode, image, image_strength))
+        return self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
         """Fetch a job's current `JobStatus` (one poll, with retries).
@@ -198,7 +209,8 @@ class SharkAPI(BaseClient):
 
         Raises:
             InvalidRequestError: A bad argument; nothing was sent.
-            JobFailedError: The job failed (not charged).
+            JobFailedError: The job failed, or ended with another terminal status the
+                spec lists (``sharkapi_spec.TERMINAL_STATUSES``) (not charged).
             JobModeratedError: The job was moderated (not charged).
             WaitTimeoutError: The deadline passed first; the job may still finish.
             APIStatusError: A refusal no retry can change (401, 403, 404).
@@ -210,9 +222,10 @@ class SharkAPI(BaseClient):
         self,
         prompt: str,
         *,
-        mode: str,
+        mode: str = DEFAULT_MODE,
         image: ImageSource | None = None,
         image_strength: float | None = None,
+        extra_fields: Mapping[str, JSON] | None = None,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
@@ -222,9 +235,10 @@ class SharkAPI(BaseClient):
 
         Args:
             prompt: What to draw; see `submit`.
-            mode: ``"1k"`` or ``"2k"``; see `submit`.
+            mode: The mode (default: the cheapest); see `submit`.
             image: A source image for image-to-image; see `submit`.
             image_strength: The source's weight; see `submit`.
+            extra_fields: More spec request fields; see `submit`.
             timeout: The wait's deadline in seconds; see `wait`.
             on_update: Called as the status changes; see `wait`.
 
@@ -243,7 +257,9 @@ class SharkAPI(BaseClient):
             UnexpectedResponseError: An answer that does not parse.
         """
         return self._run(
-            self._generate_flow(prompt, mode, image, image_strength, timeout, on_update)
+            self._generate_flow(
+                prompt, mode, image, image_strength, timeout, on_update, extra_fields
+            )
         )
 
     def download(

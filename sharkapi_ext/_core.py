@@ -24,6 +24,7 @@ import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
 from sharkapi_client.api.generation import get_job as _get_job_op
 from sharkapi_client.models import GenerateRequest, Mode
+from sharkapi_spec import DEFAULT_MODE, SUCCESS_STATUS
 
 from ._download import DownloadSink
 from ._exceptions import (
@@ -41,9 +42,10 @@ from ._exceptions import (
     describe,
     make_status_error,
 )
-from ._images import ImageBody, ImageSource, load_image
+from ._images import ImageBody, ImageSource
 from ._models import JOB_ID_PATTERN, Job, JobStatus, parse_job, parse_job_status
 from ._retry import NEVER_SENT, RequestKind, RetryPolicy, parse_retry_after
+from ._validation import JSON, validate_generate
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "BaseClient"]
@@ -53,8 +55,6 @@ T = TypeVar("T")
 logger = logging.getLogger("sharkapi")
 
 DEFAULT_BASE_URL: Final = "https://api.sharkapi.dev"
-MAX_PROMPT_CHARS: Final = 2000
-MODES: Final = frozenset(mode.value for mode in Mode)
 # A JSON answer of the API is a few hundred bytes; a hostile server must not be able
 # to make the client buffer more than this.
 MAX_ANSWER_BYTES: Final = 1024 * 1024
@@ -69,6 +69,10 @@ MAX_CONNECTIONS: Final = 100
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
 # An image host's error page is only kept as an excerpt.
 MAX_DOWNLOAD_ERROR_BYTES: Final = 4096
+# The two unsuccessful endings the SDK has its own error classes for (`JobModeratedError`,
+# `JobFailedError`); any other terminal status is a `JobFailedError` that names it.
+_MODERATED: Final = "moderated"
+_FAILED: Final = "failed"
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
 
@@ -236,49 +240,6 @@ def _job_id_of(job: object) -> str:
     return job_id
 
 
-def validate_generate(
-    prompt: object, mode: object, image: object, image_strength: object
-) -> tuple[dict[str, object], Any]:
-    """Check submit's arguments against the spec's limits; nothing is sent before this.
-
-    Returns the JSON fields other than the image, and the loaded image (or None).
-
-    Raises:
-        InvalidRequestError: Naming the field and the limit.
-    """
-    if not isinstance(prompt, str):
-        raise InvalidRequestError("prompt", f"must be a string, got {type(prompt).__name__}")
-    if not prompt:
-        raise InvalidRequestError("prompt", "must not be empty")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequestError(
-            "prompt", f"at most {MAX_PROMPT_CHARS} characters, got {len(prompt)}"
-        )
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidRequestError(
-            "prompt", "must be valid Unicode text (no lone surrogates)"
-        ) from exc
-    if not isinstance(mode, str) or mode not in MODES:
-        raise InvalidRequestError("mode", f"must be '1k' or '2k', got {mode!r:.40}")
-    fields: dict[str, object] = {"prompt": prompt, "mode": str(mode)}
-    if image_strength is not None:
-        if (
-            isinstance(image_strength, bool)
-            or not isinstance(image_strength, int | float)
-            or not 0.0 <= image_strength <= 1.0  # also False for NaN
-        ):
-            raise InvalidRequestError(
-                "image_strength", f"must be a number from 0.0 to 1.0, got {image_strength!r:.40}"
-            )
-        if image is None:
-            raise InvalidRequestError("image_strength", "needs an image (image-to-image only)")
-        fields["image_strength"] = image_strength
-    loaded = None if image is None else load_image(image)
-    return fields, loaded
-
-
 class BaseClient:
     """Configuration and every flow; subclasses add only the I/O driver."""
 
@@ -316,7 +277,9 @@ class BaseClient:
         self._clock = clock
         # The generated operations own the API's paths and methods (openapi.yaml is the
         # source of truth); the SDK sends their requests through its own retry loop.
-        generate = _generate_op._get_kwargs(body=GenerateRequest(prompt="", mode=Mode.ONE_K))
+        generate = _generate_op._get_kwargs(
+            body=GenerateRequest(prompt="", mode=Mode(DEFAULT_MODE))
+        )
         self._submit_method = generate["method"].upper()
         self._submit_url = self._base + generate["url"]
         self._submit_headers = {**generate.get("headers", {}), **self._auth}
@@ -501,8 +464,9 @@ class BaseClient:
         mode: str,
         image: ImageSource | None,
         image_strength: float | None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Flow[Job]:
-        fields, loaded = validate_generate(prompt, mode, image, image_strength)
+        fields, loaded = validate_generate(prompt, mode, image, image_strength, extra_fields)
         payload = (
             json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             if loaded is None
@@ -604,11 +568,12 @@ class BaseClient:
         image_strength: float | None,
         timeout: float,
         on_update: Callable[[JobStatus], object] | None,
+        extra_fields: Mapping[str, JSON] | None = None,
     ) -> Flow[JobStatus]:
         # Everything the wait will check is checked before the job is paid for.
         _positive("timeout", timeout)
         _callback("on_update", on_update)
-        job = yield from self._submit_flow(prompt, mode, image, image_strength)
+        job = yield from self._submit_flow(prompt, mode, image, image_strength, extra_fields)
         try:
             return (yield from self._wait_flow(job, timeout, None, on_update))
         except SharkAPIError as exc:
@@ -682,12 +647,21 @@ class BaseClient:
 
 
 def _finish(status: JobStatus) -> JobStatus:
-    if status.status == "complete":
+    """The job's result once it is terminal: its status on success, else a `JobError`.
+
+    Any terminal status the spec adds later (say ``cancelled``) ends the wait at once
+    as a `JobFailedError` naming that status.
+    """
+    if status.status == SUCCESS_STATUS:
         return status
     detail = status.error_message or status.error_code or "no reason given"
-    if status.status == "moderated":
+    if status.status == _MODERATED:
         raise JobModeratedError(f"job {status.job_id} was moderated: {detail}", status=status)
-    raise JobFailedError(f"job {status.job_id} failed: {detail}", status=status)
+    if status.status == _FAILED:
+        raise JobFailedError(f"job {status.job_id} failed: {detail}", status=status)
+    raise JobFailedError(
+        f"job {status.job_id} ended with status {status.status!r}: {detail}", status=status
+    )
 
 
 def _timed_out(job_id: str, timeout: float, last: JobStatus | None) -> WaitTimeoutError:

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import httpx
+from sharkapi_spec import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
 
 if TYPE_CHECKING:
     from ._models import JobStatus
@@ -64,8 +65,9 @@ __all__ = [
     "WaitTimeoutError",
 ]
 
-# The vendor's page: "503 ... Retry after 30 seconds."
-DEFAULT_503_RETRY_AFTER = 30.0
+# The vendor's page: "503 ... Retry after 30 seconds." (the spec's
+# x-sharkapi-default-retry-after-seconds).
+DEFAULT_503_RETRY_AFTER = SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
 # Error bodies are kept for debugging, but a hostile or broken server must not be able
 # to put megabytes into an exception message.
 _MAX_MESSAGE_CHARS = 500
@@ -168,7 +170,7 @@ class RateLimitError(_RetryAfterMixin):
 
 
 class ServiceUnavailableError(_RetryAfterMixin):
-    """503: generation is down for now; `retry_after` defaults to 30 s (the vendor's word)."""
+    """503: generation is down for now; `retry_after` defaults to the spec's 503 wait."""
 
 
 class InternalServerError(APIStatusError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 import httpx
+from sharkapi_spec import IMAGE_MAX_BYTES
 
 from ._exceptions import InvalidRequestError
 
@@ -28,11 +29,9 @@ except ImportError:  # pragma: no cover - exercised where pybase64 is absent
 
 __all__ = ["MAX_IMAGE_BYTES", "ImageSource", "decode_image", "encode_image", "image_kind"]
 
-#: The vendor's "max 10MB", read as the decoded file: 10 × 1024 × 1024 bytes. ASSUMED
-#: (see openapi.yaml): the page does not say whether MB means 10^6 or 2^20, nor whether
-#: the limit applies to the file or to its base64 text; the larger reading would let a
-#: file through that a stricter server rejects, so keep this the one place to change.
-MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
+#: The vendor's "max 10MB", read as the decoded file (the spec's
+#: x-sharkapi-max-decoded-bytes; see openapi.yaml for why that reading).
+MAX_IMAGE_BYTES: Final = IMAGE_MAX_BYTES
 
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 """What `image=` accepts: the bytes, a path, or a binary file object."""
@@ -130,7 +129,8 @@ def load_image(source: object) -> _Loaded:
         raise InvalidRequestError("image", "the image is empty")
     if size > MAX_IMAGE_BYTES:
         raise InvalidRequestError(
-            "image", f"at most {MAX_IMAGE_BYTES} bytes (10 MiB), got {size} bytes"
+            "image",
+            f"at most {MAX_IMAGE_BYTES} bytes ({MAX_IMAGE_BYTES / 2**20:g} MiB), got {size} bytes",
         )
     if image_kind(head) is None:
         raise InvalidRequestError("image", "must be a PNG or JPEG file (checked by magic bytes)")
@@ -144,7 +144,8 @@ def encode_image(source: ImageSource) -> str:
         source: The image's bytes, a path to it, or a binary file object.
 
     Raises:
-        InvalidRequestError: The source is unreadable, empty, over 10 MiB, or not PNG/JPEG.
+        InvalidRequestError: The source is unreadable, empty, over `MAX_IMAGE_BYTES`, or
+            not PNG/JPEG.
     """
     loaded = load_image(source)
     return b"".join(_b64encode(chunk) for chunk in loaded.chunks()).decode("ascii")

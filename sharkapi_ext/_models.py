@@ -3,7 +3,9 @@
 They are parsed by hand rather than by the generated models, because the generated
 parsers raise `KeyError`/`ValueError` on a missing field or an unknown status, and the
 SDK promises a typed error or a tolerant parse instead. Every field received, unknown
-ones included, stays in `raw`.
+ones included, stays in `raw`; `model` gives the same answer as the generated
+`sharkapi_client` model, so a field added by a later spec is typed as soon as the
+package is regenerated. Which statuses are terminal comes from the spec.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
+import sharkapi_spec as spec
+from sharkapi_client.models import Job as JobModel
+from sharkapi_client.models import JobStatus as JobStatusModel
 
 from ._exceptions import UnexpectedResponseError, body_excerpt
 
 __all__ = ["KNOWN_STATUSES", "TERMINAL_STATUSES", "Job", "JobStatus", "parse_money"]
 
-#: Statuses that end a job. Any other status, known or not, means "not finished yet".
-TERMINAL_STATUSES = frozenset({"complete", "failed", "moderated"})
-#: Every status this SDK knows of; the API may add more (treated as not finished).
-KNOWN_STATUSES = frozenset({"queued", "processing"}) | TERMINAL_STATUSES
+#: Statuses that end a job (the spec's ``x-sharkapi-statuses``). Any other status,
+#: known or not, means "not finished yet".
+TERMINAL_STATUSES: frozenset[str] = spec.TERMINAL_STATUSES
+#: Every status the spec lists; the API may add more (treated as not finished).
+KNOWN_STATUSES: frozenset[str] = frozenset(spec.JOB_STATUSES)
 
 _MONEY = re.compile(r"\$([0-9]+(?:\.[0-9]+)?)")
-JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+JOB_ID_PATTERN = re.compile(spec.JOB_ID_PATTERN)
 
 
 def parse_money(text: str) -> Decimal:
@@ -63,6 +69,18 @@ class Job:
     created_at: datetime
     raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
 
+    @property
+    def model(self) -> JobModel:
+        """The answer as the generated `sharkapi_client` model, every field typed.
+
+        Fields the spec added after this SDK was written are typed here as soon as the
+        package is regenerated.
+
+        Raises:
+            UnexpectedResponseError: The answer does not fit the generated model.
+        """
+        return _as_model(JobModel, self.raw, self.job_id, "generateImage")
+
 
 @attrs.frozen(slots=True)
 class JobStatus:
@@ -70,9 +88,9 @@ class JobStatus:
 
     Attributes:
         job_id: The job's id.
-        status: ``queued``, ``processing``, ``complete``, ``failed``, ``moderated``, or a
-            status added by the API later (treated as not finished).
-        mode: ``"1k"`` or ``"2k"`` (or a mode added later).
+        status: One of ``sharkapi_spec.JOB_STATUSES``, or a status added by the API
+            later (treated as not finished).
+        mode: One of ``sharkapi_spec.MODES`` (or a mode added later).
         created_at: When the job was created.
         updated_at: When it last changed, if the API said.
         estimated_cost: The estimate, in dollars.
@@ -99,13 +117,42 @@ class JobStatus:
 
     @property
     def is_terminal(self) -> bool:
-        """True once the job has ended: ``complete``, ``failed`` or ``moderated``."""
+        """True once the job has ended: a status in ``sharkapi_spec.TERMINAL_STATUSES``."""
         return self.status in TERMINAL_STATUSES
 
     @property
     def is_complete(self) -> bool:
-        """True when the job finished with an image."""
-        return self.status == "complete"
+        """True when the job finished with an image (``sharkapi_spec.SUCCESS_STATUS``)."""
+        return self.status == spec.SUCCESS_STATUS
+
+    @property
+    def model(self) -> JobStatusModel:
+        """The answer as the generated `sharkapi_client` model, every field typed.
+
+        Fields the spec added after this SDK was written are typed here as soon as the
+        package is regenerated.
+
+        Raises:
+            UnexpectedResponseError: The answer does not fit the generated model (for
+                instance a mode this package was generated without).
+        """
+        return _as_model(JobStatusModel, self.raw, self.job_id, "getJob")
+
+
+_M = TypeVar("_M", JobModel, JobStatusModel)
+
+
+def _as_model(model: type[_M], raw: Mapping[str, Any], job_id: str, operation: str) -> _M:
+    try:
+        return model.from_dict(dict(raw))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise UnexpectedResponseError(
+            f"job {job_id}: the answer does not fit the generated {model.__name__} model "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            status_code=spec.OPERATIONS[operation]["success_status"],
+            body=body_excerpt(json.dumps(dict(raw), default=str).encode()),
+            job_id=job_id,
+        ) from exc
 
 
 class _Fields:

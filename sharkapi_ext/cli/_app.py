@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import sharkapi_spec as spec
 
 from sharkapi_ext import (
     AsyncSharkAPI,
@@ -39,6 +40,7 @@ from ._errors import (
     cli_message,
     exit_code_for,
 )
+from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._journal import JournalLockedError
 from ._output import check_destination, check_directory
 
@@ -51,6 +53,11 @@ SANDBOX_QUEUED_SECONDS = 0.5
 SANDBOX_PROCESSING_SECONDS = 1.5
 #: Polling the local sandbox every 2 s (the real API's rate) would only add waiting.
 SANDBOX_POLL_INTERVAL = 0.25
+# `generate`'s own options: a request field named like one is sent with --field only.
+_GENERATE_OPTIONS = frozenset(
+    {"--mode", "--image", "--strength", "--output", "--timeout", "--json", "--field"}
+    | {"--base-url", "--token", "--sandbox", "--poll-interval", "--help"}
+)
 
 
 @dataclass
@@ -102,7 +109,8 @@ def _connection_options(func: F) -> F:
         click.option(
             "--poll-interval",
             type=SECONDS,
-            help="Seconds between polls (default 2; 0.25 with --sandbox).",
+            help=f"Seconds between polls (default {spec.POLL_INTERVAL_SECONDS:g}; "
+            f"{SANDBOX_POLL_INTERVAL:g} with --sandbox).",
         ),
     ]
     for option in reversed(options):
@@ -204,7 +212,7 @@ def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, fl
             sandbox = stack.enter_context(_start_sandbox())
             base_url, token = sandbox.base_url, sandbox.token
             poll = poll or SANDBOX_POLL_INTERVAL
-        yield base_url, token, poll or 2.0
+        yield base_url, token, poll or spec.POLL_INTERVAL_SECONDS
 
 
 @contextlib.contextmanager
@@ -381,7 +389,7 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 
 @cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("prompt")
-@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@mode_option()
 @click.option(
     "--image",
     metavar="PATH",
@@ -390,10 +398,11 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 )
 @click.option(
     "--strength",
-    metavar="0..1",
-    type=click.FloatRange(0, 1),
-    help="How much the source shapes the output.",
+    metavar=f"{spec.IMAGE_STRENGTH_MIN:g}..{spec.IMAGE_STRENGTH_MAX:g}",
+    type=click.FloatRange(spec.IMAGE_STRENGTH_MIN, spec.IMAGE_STRENGTH_MAX),
+    help=f"How much the source shapes the output (server default {spec.IMAGE_STRENGTH_DEFAULT}).",
 )
+@request_field_options(_GENERATE_OPTIONS)
 @_output_option
 @_overwrite_option
 @_timeout_option
@@ -417,6 +426,7 @@ def generate(
 
     The destination is checked before the job is submitted, so a bad -o costs nothing.
     """
+    extra_fields = pop_extra_fields(options)
     settings = _merge(ctx, **options)
     _parse_strength(strength, image)
     check_destination(output, overwrite=overwrite)
@@ -426,7 +436,11 @@ def generate(
         try:
             with StatusLine(interactive=is_interactive()) as line:
                 job = client.submit(
-                    prompt, mode=mode, image=Path(image) if image else None, image_strength=strength
+                    prompt,
+                    mode=mode,
+                    image=Path(image) if image else None,
+                    image_strength=strength,
+                    extra_fields=extra_fields,
                 )
                 job_id = job.job_id
                 line.set_job(job.job_id, job.status)
@@ -524,7 +538,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     show_default=True,
     help="Requests in flight at once.",
 )
-@click.option("--mode", type=click.Choice(["1k", "2k"]), default="1k", show_default=True)
+@mode_option(" Lines that name a mode keep theirs.")
 @click.option(
     "--timeout",
     type=SECONDS,
@@ -561,7 +575,8 @@ def batch(
     """Generate an image for every line of FILE into --out; safe to kill and run again.
 
     FILE holds one prompt per line, or JSON objects such as
-    {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4}.
+    {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4},
+    which may hold any other request field the API declares too.
     A journal in --out records every step before it happens, so running the same
     command again resumes submitted jobs, submits only what was never submitted, and
     downloads each image once. A request whose submission outcome is unknown (the

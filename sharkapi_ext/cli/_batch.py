@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,8 +22,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sharkapi_spec import GENERATE_REQUEST_FIELDS
 
 from sharkapi_ext import (
+    KEYWORD_FIELDS,
     AsyncSharkAPI,
     AuthenticationError,
     BadRequestError,
@@ -55,10 +58,11 @@ class BatchRequest:
     Attributes:
         line: Its 1-based line number.
         prompt: The prompt.
-        mode: ``1k`` or ``2k``.
+        mode: One of the spec's modes (checked by the client).
         image: A source image path, or None.
         image_strength: The source's weight, or None.
         key: The journal key (line number and hash of the above).
+        extra_fields: The line's other request fields the spec declares.
     """
 
     line: int
@@ -67,6 +71,7 @@ class BatchRequest:
     image: str | None
     image_strength: float | None
     key: str
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def file_name(self) -> str:
@@ -102,9 +107,14 @@ def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
                 data = json.loads(stripped)
             except ValueError as exc:
                 raise click.UsageError(f"{path}:{number}: not valid JSON: {exc}") from None
-            unknown = set(data) - {"prompt", "mode", "image", "image_strength"}
+            if not isinstance(data, dict):
+                raise click.UsageError(f"{path}:{number}: expected a JSON object")
+            unknown = set(data) - set(GENERATE_REQUEST_FIELDS)
             if unknown:
-                raise click.UsageError(f"{path}:{number}: unknown fields {sorted(unknown)}")
+                raise click.UsageError(
+                    f"{path}:{number}: unknown fields {sorted(unknown)}; the API's request "
+                    f"fields are {list(GENERATE_REQUEST_FIELDS)}"
+                )
             if not isinstance(data.get("prompt"), str):
                 raise click.UsageError(f"{path}:{number}: 'prompt' must be a string")
             fields = {
@@ -113,10 +123,15 @@ def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
                 "image": data.get("image"),
                 "image_strength": data.get("image_strength"),
             }
+            extra = {k: v for k, v in data.items() if k not in KEYWORD_FIELDS}
+            if extra:
+                # Only lines with extra fields hash them: older journals keep their keys.
+                fields["extra_fields"] = extra
         else:
             fields = {"prompt": stripped, "mode": default_mode, "image": None}
             fields["image_strength"] = None
-        requests.append(BatchRequest(line=number, key=request_key(number, fields), **fields))
+        key = request_key(number, fields)
+        requests.append(BatchRequest(line=number, key=key, **fields))
     if not requests:
         raise click.UsageError(
             f"{path} holds no prompts (blank lines and lines starting with # are skipped)"
@@ -134,14 +149,21 @@ def validate_requests(requests: list[BatchRequest]) -> list[tuple[BatchRequest, 
         Each invalid request with its reason (``InvalidRequestError: field: limit``);
         empty when every line may be submitted.
     """
-    # The client's own checks, so the CLI cannot drift from what submit accepts.
-    from sharkapi_ext._core import validate_generate
+    # The client's own checks (spec-driven), so the CLI cannot drift from what submit
+    # accepts. Image files are checked (size, PNG/JPEG) but not read into memory.
+    from sharkapi_ext._validation import validate_generate
 
     invalid: list[tuple[BatchRequest, str]] = []
     for request in requests:
         image = Path(request.image) if isinstance(request.image, str) else request.image
         try:
-            validate_generate(request.prompt, request.mode, image, request.image_strength)
+            validate_generate(
+                request.prompt,
+                request.mode,
+                image,
+                request.image_strength,
+                request.extra_fields or None,
+            )
         except InvalidRequestError as exc:
             invalid.append((request, f"{type(exc).__name__}: {exc}"))
     return invalid
@@ -393,6 +415,7 @@ class _Runner:
                 mode=request.mode,
                 image=Path(request.image) if request.image else None,
                 image_strength=request.image_strength,
+                extra_fields=request.extra_fields or None,
             )
         except UnexpectedResponseError as exc:
             # A 2xx the SDK could not read: the job exists. Resume it if its id came through.

@@ -30,7 +30,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
 from sharkapi_ext import InvalidRequestError, SharkAPI
-from sharkapi_ext._core import validate_generate
+from sharkapi_ext._validation import validate_generate
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 

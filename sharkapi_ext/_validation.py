@@ -1,0 +1,193 @@
+"""What is a valid submit: every check made before a request is sent or paid for.
+
+All limits come from the spec (`sharkapi_spec`, generated from openapi.yaml), so a
+regenerated spec changes them here with no hand edit:
+
+1. The typed keywords (``prompt``, ``mode``, ``image``, ``image_strength``) are checked
+   one by one, for errors that name the field and the limit in plain words.
+2. ``extra_fields`` carries request fields the spec declares but `submit` has no
+   keyword for yet (a field added in a later API release): any JSON value.
+3. The whole body is then validated against the spec's ``GenerateRequest`` JSON Schema
+   (``jsonschema``, Draft 2020-12), so every limit of every field, new ones included,
+   holds before anything is sent. The image stands in as a short placeholder: its own
+   checks (size, PNG/JPEG, base64 length) run on the file itself, which is streamed.
+
+The mode rule: the API requires ``mode``; the SDK makes it optional and defaults to
+`DEFAULT_MODE`, the cheapest priced mode, always sending it explicitly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import sharkapi_spec as spec
+
+from ._exceptions import InvalidRequestError
+from ._images import load_image
+
+if TYPE_CHECKING:
+    from ._images import _Loaded
+
+__all__ = [
+    "DEFAULT_MODE",
+    "JSON",
+    "KEYWORD_FIELDS",
+    "validate_generate",
+]
+
+JSON: TypeAlias = "str | int | float | bool | Sequence[JSON] | Mapping[str, JSON] | None"
+"""A JSON value, as `extra_fields` takes it."""
+
+#: The mode used when none is given: the spec's cheapest priced mode.
+DEFAULT_MODE: Final = spec.DEFAULT_MODE
+#: Request fields that `submit` takes as typed keyword arguments; every other field
+#: the spec declares goes in ``extra_fields``.
+KEYWORD_FIELDS: Final = ("prompt", "mode", "image", "image_strength")
+# Stands in for the streamed image when the body is checked against the schema.
+_IMAGE_PLACEHOLDER: Final = "A" * max(4, spec.IMAGE_MIN_BASE64_LENGTH)
+
+
+@cache
+def _request_validator() -> Any:  # a jsonschema Draft202012Validator
+    # Imported on first submit: jsonschema costs ~40 ms to import.
+    from jsonschema import Draft202012Validator
+
+    schema = copy.deepcopy(dict(spec.GENERATE_REQUEST_SCHEMA))  # a plain, private copy
+    return Draft202012Validator(schema)
+
+
+def _modes_text() -> str:
+    return " or ".join(repr(m) for m in spec.MODES)
+
+
+def _number(value: object) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)  # NaN and infinities are not JSON
+    )
+
+
+def validate_generate(
+    prompt: object,
+    mode: object,
+    image: object,
+    image_strength: object,
+    extra_fields: object = None,
+) -> tuple[dict[str, object], _Loaded | None]:
+    """Check a submit's arguments against the spec; nothing is sent before this.
+
+    Returns:
+        The JSON fields other than the image, in the order sent, and the loaded image
+        (or None).
+
+    Raises:
+        InvalidRequestError: Naming the field and the limit.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidRequestError("prompt", f"must be a string, got {type(prompt).__name__}")
+    if len(prompt) < spec.PROMPT_MIN_LENGTH:
+        raise InvalidRequestError(
+            "prompt",
+            "must not be empty"
+            if not prompt
+            else f"at least {spec.PROMPT_MIN_LENGTH} characters, got {len(prompt)}",
+        )
+    if len(prompt) > spec.PROMPT_MAX_LENGTH:
+        raise InvalidRequestError(
+            "prompt", f"at most {spec.PROMPT_MAX_LENGTH} characters, got {len(prompt)}"
+        )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            "prompt", "must be valid Unicode text (no lone surrogates)"
+        ) from exc
+    if not isinstance(mode, str) or mode not in spec.MODES:
+        raise InvalidRequestError("mode", f"must be {_modes_text()}, got {mode!r:.40}")
+    fields: dict[str, object] = {"prompt": prompt, "mode": str(mode)}
+    if image_strength is not None:
+        if not _number(image_strength) or not (
+            spec.IMAGE_STRENGTH_MIN <= image_strength <= spec.IMAGE_STRENGTH_MAX  # type: ignore[operator]
+        ):
+            raise InvalidRequestError(
+                "image_strength",
+                f"must be a number from {spec.IMAGE_STRENGTH_MIN} to {spec.IMAGE_STRENGTH_MAX}"
+                f" (server default {spec.IMAGE_STRENGTH_DEFAULT}), got {image_strength!r:.40}",
+            )
+        if image is None:
+            raise InvalidRequestError("image_strength", "needs an image (image-to-image only)")
+        fields["image_strength"] = image_strength
+    fields.update(_extra(extra_fields))
+    loaded = None if image is None else load_image(image)
+    if loaded is not None:
+        encoded = 4 * ((loaded.size + 2) // 3)
+        if encoded > spec.IMAGE_MAX_BASE64_LENGTH:
+            raise InvalidRequestError(
+                "image",
+                f"at most {spec.IMAGE_MAX_BASE64_LENGTH} base64 characters, got {encoded}",
+            )
+    _check_schema(fields, with_image=loaded is not None)
+    return fields, loaded
+
+
+def _extra(extra_fields: object) -> dict[str, object]:
+    if extra_fields is None:
+        return {}
+    if not isinstance(extra_fields, Mapping):
+        raise InvalidRequestError(
+            "extra_fields", f"must be a mapping of field names, got {type(extra_fields).__name__}"
+        )
+    extra: dict[str, object] = {}
+    for name, value in extra_fields.items():
+        if not isinstance(name, str):
+            raise InvalidRequestError("extra_fields", f"field names are strings, got {name!r:.40}")
+        if name in KEYWORD_FIELDS:
+            raise InvalidRequestError(
+                name, f"pass {name}= as its own argument, not in extra_fields"
+            )
+        if name not in spec.GENERATE_REQUEST_FIELDS:
+            known = ", ".join(f for f in spec.GENERATE_REQUEST_FIELDS if f not in KEYWORD_FIELDS)
+            raise InvalidRequestError(
+                name,
+                "is not a request field of this API version (openapi.yaml "
+                f"{spec.SPEC_VERSION}; extra fields it declares: {known or 'none'})",
+            )
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(name, f"must be a JSON value: {exc}") from exc
+        extra[name] = value
+    return extra
+
+
+def _check_schema(fields: dict[str, object], *, with_image: bool) -> None:
+    document = dict(fields)
+    if with_image:
+        document["image"] = _IMAGE_PLACEHOLDER
+    errors = sorted(
+        _request_validator().iter_errors(document), key=lambda e: [str(p) for p in e.path]
+    )
+    if not errors:
+        return
+    error = errors[0]
+    path = [str(part) for part in error.absolute_path]
+    if error.validator in ("required", "additionalProperties", "dependentRequired"):
+        field = path[0] if path else _named_in(error.message)
+    else:
+        field = ".".join(path) or "request"
+    limit = "" if isinstance(error.validator_value, dict | list) else f" ({error.validator} "
+    limit += f"{error.validator_value!r:.60})" if limit else ""
+    raise InvalidRequestError(field, f"{error.message[:200]}{limit}")
+
+
+def _named_in(message: str) -> str:
+    # jsonschema names the field in quotes: "'seed' is a required property".
+    start = message.find("'")
+    end = message.find("'", start + 1)
+    return message[start + 1 : end] if 0 <= start < end else "request"

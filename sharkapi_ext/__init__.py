@@ -13,7 +13,7 @@ generated client stays available as the `sharkapi_client` package.
 import importlib
 from typing import TYPE_CHECKING
 
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, IMAGE_EXTENSIONS, image_extension
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -78,6 +78,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MODE",
+    "IMAGE_EXTENSIONS",
     "JSON",
     "KEYWORD_FIELDS",
     "KNOWN_STATUSES",
@@ -113,5 +114,6 @@ __all__ = [
     "__version__",
     "decode_image",
     "encode_image",
+    "image_extension",
     "parse_money",
 ]

@@ -34,6 +34,22 @@ T = TypeVar("T")
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
 
+
+class _SendingProbe:
+    """An httpcore trace callback: has this request started to go out on the wire?"""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        # "http11.send_request_headers.started", "http2.send_request_headers.started":
+        # from here on, the request may have reached the server.
+        if "send_request" in name:
+            self.started = True
+
+
 # A mapping item may name any request field of the spec: the keyword ones go to
 # `generate` as they are, the others into its ``extra_fields``, which refuses (naming
 # it) any name the spec does not declare, typos included.
@@ -100,41 +116,70 @@ class AsyncSharkAPI(BaseClient):
         if isinstance(action, Sleep):
             await self._sleep(action.seconds)
             return None
-        if isinstance(action, Fetch):
-            return await self._exchange(action)
-        # Unlike the sync client, this one can bound the whole exchange, headers
-        # included: a server that trickles its headers never trips a per-read timeout.
+        request = action.request
+        deadline = action.deadline if isinstance(action, Send) else action.sink.deadline
+        # Time spent waiting for the client's own gate is time before anything was sent:
+        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
+        # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            async with asyncio.timeout(max(action.deadline - self._clock(), 0.0)):
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout(
+                "no free connection within the timeout; nothing was sent", request=request
+            ) from exc
+        sending = _SendingProbe()
+        try:
+            left = max(deadline - self._clock(), 0.001)
+            # httpcore's own waits for a pooled connection and for connecting also end
+            # by the deadline, as PoolTimeout and ConnectTimeout (never sent).
+            timeouts = dict(request.extensions.get("timeout") or {})
+            for phase in ("pool", "connect"):
+                timeouts[phase] = min(timeouts.get(phase) or left, left)
+            request.extensions["timeout"] = timeouts
+            if request.method != "GET" and self._owns_http:
+                # Only a submit's error depends on whether it was sent; only the SDK's
+                # own transport (httpcore) is known to report when sending starts.
+                request.extensions["trace"] = sending
+            # Unlike the sync client, this one can bound the whole exchange, headers
+            # included: a server that trickles its headers never trips a per-read timeout.
+            async with asyncio.timeout(left):
                 return await self._exchange(action)
         except TimeoutError as exc:
+            if request.extensions.get("trace") is sending and not sending.started:
+                # Still waiting for a pooled connection or connecting: nothing went out.
+                raise httpx.PoolTimeout(
+                    "no connection within the timeout; nothing was sent", request=request
+                ) from exc
             raise httpx.ReadTimeout(
-                "no complete answer within the timeout", request=action.request
+                "no complete answer within the timeout", request=request
             ) from exc
+        finally:
+            self._gate.release()
 
     async def _exchange(self, action: Send | Fetch) -> Any:
-        async with self._gate:
-            # auth=None: the token is set per request by _core, never by a caller's client.
-            response = await self._http.send(
-                action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-            )
-            try:
-                if isinstance(action, Fetch) and response.is_success:
-                    sink = action.sink
-                    try:
-                        if sink.start(response):
-                            async for chunk in response.aiter_raw():
-                                sink.write_raw(chunk)
-                        return sink.finish()
-                    finally:
-                        sink.discard()
-                reader = action.reader(self._clock)
-                async for chunk in response.aiter_bytes():
+        # auth=None: the token is set per request by _core, never by a caller's client.
+        response = await self._http.send(
+            action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+        )
+        try:
+            if isinstance(action, Fetch) and response.is_success:
+                sink = action.sink
+                try:
+                    if sink.start(response):
+                        async for chunk in response.aiter_raw():
+                            sink.write_raw(chunk)
+                    return sink.finish()
+                finally:
+                    sink.discard()
+            reader = action.reader(self._clock)
+            if reader.start(response):
+                async for chunk in response.aiter_raw():
                     if not reader.add(chunk):
                         break
-                return reader.reply(response)
-            finally:
-                await response.aclose()
+            return reader.reply(response)
+        finally:
+            await response.aclose()
 
     # -- the public surface (documented on SharkAPI) ----------------------------------
 
@@ -326,8 +371,9 @@ class AsyncSharkAPI(BaseClient):
 
         Raises:
             InvalidRequestError: A bad argument (a job without an image, an unusable path).
-            DownloadError: The image could not be fetched or written, is too large, or is
-                not an image.
+            DownloadError: The image could not be fetched, is too large, is not an image,
+                or cannot be written; no partial file is left.
+            UnexpectedResponseError: A complete job without an ``image_url``.
         """
         return await self._run(self._download_flow(image, dest, timeout, max_bytes))
 

@@ -120,9 +120,10 @@ class SharkAPI(BaseClient):
                 finally:
                     sink.discard()
             reader = action.reader(self._clock)
-            for chunk in response.iter_bytes():
-                if not reader.add(chunk):
-                    break
+            if reader.start(response):
+                for chunk in response.iter_raw():
+                    if not reader.add(chunk):
+                        break
             return reader.reply(response)
         finally:
             response.close()
@@ -232,6 +233,7 @@ class SharkAPI(BaseClient):
         """Submit a job and wait for it: `submit` then `wait`. Errors name the job id.
 
         Everything `wait` checks is checked before the job is submitted (and paid for).
+        ``timeout`` is one deadline for both: the submit's retries and pauses spend it too.
 
         Args:
             prompt: What to draw; see `submit`.
@@ -273,8 +275,10 @@ class SharkAPI(BaseClient):
         """Save a finished job's image (or an image URL) and return the file's path.
 
         The token is never sent. A directory destination gets ``<job_id>.png`` (or
-        ``.jpg``); the name never comes from the server. The file appears only once
-        complete and checked.
+        ``.jpg``); the name never comes from the server. A file destination whose
+        extension names the other image kind gets the right one (``out.png`` receiving
+        a JPEG becomes ``out.jpg``). The file appears only once complete and checked,
+        with the mode the umask gives. ``timeout`` bounds every attempt and retry.
 
         Args:
             image: A finished `JobStatus`, or an image URL.
@@ -283,12 +287,14 @@ class SharkAPI(BaseClient):
             max_bytes: The most bytes accepted.
 
         Returns:
-            The path of the file written.
+            The path the image was saved to.
 
         Raises:
             InvalidRequestError: A bad argument (a job without an image, an unusable path).
-            DownloadError: The image could not be fetched or written, is too large, or is
-                not an image.
+            DownloadError: The image could not be fetched, is too large, is not an image,
+                or cannot be written (a full disk, a name over 255 bytes); no partial
+                file is left.
+            UnexpectedResponseError: A complete job without an ``image_url``.
         """
         return self._run(self._download_flow(image, dest, timeout, max_bytes))
 

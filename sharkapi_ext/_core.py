@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import zlib
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeVar
@@ -26,7 +27,8 @@ from sharkapi_client.api.generation import get_job as _get_job_op
 from sharkapi_client.models import GenerateRequest, Mode
 from sharkapi_spec import DEFAULT_MODE, SUCCESS_STATUS
 
-from ._download import DownloadSink
+from ._decoding import ACCEPT_ENCODING, BodyDecoder, UnsupportedEncoding
+from ._download import DownloadSink, destination_for, shown_url
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -34,6 +36,7 @@ from ._exceptions import (
     InvalidRequestError,
     JobFailedError,
     JobModeratedError,
+    Redactor,
     SharkAPIError,
     SubmissionOutcomeUnknownError,
     UnexpectedResponseError,
@@ -125,9 +128,23 @@ class Reply(NamedTuple):
 
 
 class BodyReader:
-    """Collects an answer's body, enforcing the size cap and the attempt's deadline."""
+    """Collects an answer's body from its raw bytes, enforcing the size cap and the deadline.
 
-    __slots__ = ("chunks", "clock", "deadline", "limit", "request", "size", "truncated")
+    The drivers feed it raw chunks (`iter_raw`) and it decodes them itself (see
+    `_decoding`): the deadline is checked on every chunk off the wire, even one that
+    decodes to nothing, and a body that does not decode raises `httpx.DecodingError`.
+    """
+
+    __slots__ = (
+        "chunks",
+        "clock",
+        "deadline",
+        "decoder",
+        "limit",
+        "request",
+        "size",
+        "truncated",
+    )
 
     def __init__(
         self, request: httpx.Request, limit: int, deadline: float, clock: Callable[[], float]
@@ -139,21 +156,70 @@ class BodyReader:
         self.clock = clock
         self.request = request
         self.truncated = False
+        self.decoder = BodyDecoder(None)
+
+    def start(self, response: httpx.Response) -> bool:
+        """Choose the decoder for `response`.
+
+        Returns:
+            True when the caller must now feed the raw body to `add`; False when the
+            transport had already read it (mock and caching transports do), in which
+            case httpx decoded it and it has been taken here.
+
+        Raises:
+            httpx.DecodingError: A Content-Encoding this client did not ask for.
+        """
+        if response.is_stream_consumed:
+            self.add(response.content)
+            return False
+        try:
+            self.decoder = BodyDecoder(response.headers.get("content-encoding"))
+        except UnsupportedEncoding as exc:
+            raise httpx.DecodingError(str(exc), request=self.request) from exc
+        return True
 
     def add(self, chunk: bytes) -> bool:
-        """Keep a chunk; False once the body is over the cap (stop reading)."""
-        self.size += len(chunk)
+        """Take one raw chunk; False once the body is over the cap (stop reading)."""
+        if self.clock() > self.deadline:
+            # A server that trickles bytes (or empty deflate blocks, which decode to
+            # nothing) never trips httpx's per-read timeout.
+            raise httpx.ReadTimeout("the answer took longer than the timeout", request=self.request)
+        decoder = self.decoder
+        try:
+            out = decoder.feed(chunk, self.limit - self.size + 1)
+            while True:
+                if not self._keep(out):
+                    return False
+                if not decoder.pending:
+                    return True
+                out = decoder.feed(b"", self.limit - self.size + 1)
+        except zlib.error as exc:
+            raise httpx.DecodingError(
+                f"the answer does not decode: {exc}", request=self.request
+            ) from exc
+
+    def _keep(self, data: bytes) -> bool:
+        self.size += len(data)
         if self.size > self.limit:
             self.truncated = True
             return False
-        self.chunks.append(chunk)
-        if self.clock() > self.deadline:
-            # A server that trickles bytes never trips httpx's per-read timeout.
-            raise httpx.ReadTimeout("the answer took longer than the timeout", request=self.request)
+        if data:
+            self.chunks.append(data)
         return True
 
     def reply(self, response: httpx.Response) -> Reply:
-        """The finished `Reply`."""
+        """The finished `Reply`.
+
+        Raises:
+            httpx.DecodingError: A compressed body that was cut short.
+        """
+        if not self.truncated:
+            try:
+                self._keep(self.decoder.finish())
+            except zlib.error as exc:
+                raise httpx.DecodingError(
+                    f"the answer does not decode: {exc}", request=self.request
+                ) from exc
         content = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
         return Reply(response.status_code, response.headers, content, self.truncated)
 
@@ -182,7 +248,9 @@ def _resolve_token(token: str | None) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    # Only the literal name: "*.localhost" is resolved through DNS on many systems, and
+    # plain http would then trust that resolver with the token.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -266,7 +334,12 @@ class BaseClient:
         self.base_url = _resolve_base_url(base_url, allow_insecure_http)
         self._base = str(self.base_url)
         self._url_cache: dict[str, httpx.URL] = {}
-        self._auth = {"Authorization": f"Bearer {_resolve_token(token)}"}
+        secret = _resolve_token(token)
+        # What a server echoes of the token is cut out of every answer before it is kept.
+        self._redactor = Redactor(secret)
+        # Only the encodings BodyDecoder undoes with a bound (a caller's client may ask
+        # for more); the token goes on API requests only.
+        self._auth = {"Authorization": f"Bearer {secret}", "Accept-Encoding": ACCEPT_ENCODING}
         self.timeout = _positive("timeout", timeout)
         self.poll_interval = _positive("poll_interval", poll_interval)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -354,14 +427,19 @@ class BaseClient:
         *,
         job_id: str | None = None,
         deadline: float | None = None,
+        until_deadline: bool = False,
         fetch: Callable[[], DownloadSink] | None = None,
     ) -> Flow[Any]:
         """Send one request with the retry rules (see `_retry`).
 
         Returns the 2xx `Reply` (or the downloaded Path).
 
-        With a `deadline` (inside `wait`), transient failures are retried until that
-        deadline rather than `max_retries` times: a failed poll only means no news.
+        A `deadline` is the calling method's own (`wait`, `download`, `generate`): every
+        attempt and every pause between attempts ends by it. A pause longer than the
+        time left is cut to the time left, and the last error is raised at the deadline,
+        never earlier. With `until_deadline` (inside `wait`), transient failures are
+        retried until that deadline rather than `max_retries` times, because a failed
+        poll only means no news; running out of time then raises `_OutOfTime`.
         """
         policy = self.retry_policy
         retries_taken = 0
@@ -382,6 +460,7 @@ class BaseClient:
             else:
                 if not isinstance(result, Reply):
                     return result  # a finished download
+                result = self._redact(result)
                 status = result.status_code
                 if 200 <= status < 300:
                     if result.truncated:
@@ -416,11 +495,11 @@ class BaseClient:
                     # An image host's 403 or 404 is an expired or missing link, not a
                     # revoked token or an unknown job: it gets its own class.
                     error = DownloadError(
-                        f"download of {request.url.copy_with(query=None)}: {error.message}",
+                        f"download of {shown_url(request.url)}: {error.message}",
                         status_code=status,
                         job_id=job_id,
                     )
-            if not retryable or (deadline is None and retries_taken >= policy.max_retries):
+            if not retryable or (not until_deadline and retries_taken >= policy.max_retries):
                 raise error from cause
             pause = policy.backoff(retries_taken, retry_after)
             if pause > policy.max_retry_after:
@@ -429,8 +508,17 @@ class BaseClient:
                     f" {policy.max_retry_after:.0f} s this client waits)"
                 )
                 raise error from cause
-            if deadline is not None and self._clock() + pause >= deadline:
-                raise _OutOfTime(error) from cause
+            if deadline is not None:
+                left = deadline - self._clock()
+                if pause >= left:
+                    # Never give up while time remains: wait out what is left (the
+                    # server asked for at least that), then report at the deadline.
+                    if left > 0:
+                        yield Sleep(left)
+                    if until_deadline:
+                        raise _OutOfTime(error) from cause
+                    error.message += " (no time left to retry within the call's timeout)"
+                    raise error from cause
             logger.info(
                 "%s %s failed (%s); retry %d in %.2f s",
                 request.method,
@@ -442,10 +530,20 @@ class BaseClient:
             yield Sleep(pause)
             retries_taken += 1
 
+    def _redact(self, reply: Reply) -> Reply:
+        # Before anything of the answer is parsed, logged or put in an exception.
+        redactor = self._redactor
+        content = redactor.content(reply.content)
+        headers = redactor.headers(reply.headers)
+        if content is reply.content and headers is reply.headers:
+            return reply
+        return reply._replace(content=content, headers=headers)
+
     def _connection_error(
         self, exc: httpx.HTTPError, kind: RequestKind, job_id: str | None
     ) -> SharkAPIError:
-        what = describe(exc)
+        # A protocol error can quote what the server sent: that may echo the token.
+        what = self._redactor.text(describe(exc))
         if kind is RequestKind.SUBMIT and not isinstance(exc, NEVER_SENT):
             return SubmissionOutcomeUnknownError(
                 f"the submit broke after it may have reached the API ({what}); a job may "
@@ -454,6 +552,8 @@ class BaseClient:
             )
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(f"no answer in time ({what})", job_id=job_id)
+        if isinstance(exc, httpx.DecodingError):
+            return APIConnectionError(f"the answer could not be decoded ({what})", job_id=job_id)
         return APIConnectionError(f"connection failed ({what})", job_id=job_id)
 
     # -- operations -------------------------------------------------------------------
@@ -465,6 +565,8 @@ class BaseClient:
         image: ImageSource | None,
         image_strength: float | None,
         extra_fields: Mapping[str, JSON] | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Flow[Job]:
         fields, loaded = validate_generate(prompt, mode, image, image_strength, extra_fields)
         payload = (
@@ -484,7 +586,7 @@ class BaseClient:
                 body=body,
             )
 
-        reply = yield from self._request_flow(build, RequestKind.SUBMIT)
+        reply = yield from self._request_flow(build, RequestKind.SUBMIT, deadline=deadline)
         try:
             job = parse_job(reply.content, reply.status_code)
         except UnexpectedResponseError as exc:
@@ -503,7 +605,11 @@ class BaseClient:
             return self._build("GET", url, timeout)
 
         reply = yield from self._request_flow(
-            build, RequestKind.READ, job_id=job_id, deadline=deadline
+            build,
+            RequestKind.READ,
+            job_id=job_id,
+            deadline=deadline,
+            until_deadline=deadline is not None,  # only inside `wait`
         )
         try:
             status = parse_job_status(reply.content, reply.status_code)
@@ -526,6 +632,8 @@ class BaseClient:
         timeout: float,
         poll_interval: float | None,
         on_update: Callable[[JobStatus], object] | None,
+        *,
+        deadline: float | None = None,
     ) -> Flow[JobStatus]:
         job_id = _job_id_of(job)
         timeout = _positive("timeout", timeout)
@@ -535,7 +643,8 @@ class BaseClient:
             if poll_interval is None
             else _positive("poll_interval", poll_interval)
         )
-        deadline = self._clock() + timeout
+        if deadline is None:
+            deadline = self._clock() + timeout
         last: JobStatus | None = job if isinstance(job, JobStatus) else None
         # A job just submitted has no news yet: the first poll waits one interval.
         pause_first = isinstance(job, Job)
@@ -573,9 +682,13 @@ class BaseClient:
         # Everything the wait will check is checked before the job is paid for.
         _positive("timeout", timeout)
         _callback("on_update", on_update)
-        job = yield from self._submit_flow(prompt, mode, image, image_strength, extra_fields)
+        # One deadline for the whole call: the submit's retries and pauses spend it too.
+        deadline = self._clock() + timeout
+        job = yield from self._submit_flow(
+            prompt, mode, image, image_strength, extra_fields, deadline=deadline
+        )
         try:
-            return (yield from self._wait_flow(job, timeout, None, on_update))
+            return (yield from self._wait_flow(job, timeout, None, on_update, deadline=deadline))
         except SharkAPIError as exc:
             exc.job_id = exc.job_id or job.job_id
             raise
@@ -594,6 +707,15 @@ class BaseClient:
         max_bytes: int,
     ) -> Flow[Path]:
         if isinstance(image, JobStatus):
+            if not image.image_url and image.status == "complete":
+                # The API promises an image_url with every complete job: its fault, not
+                # the caller's.
+                raise UnexpectedResponseError(
+                    f"job {image.job_id} is complete but the API gave no image_url",
+                    status_code=200,
+                    body=body_excerpt(json.dumps(image.raw, default=str).encode()),
+                    job_id=image.job_id,
+                )
             if not image.image_url:
                 raise InvalidRequestError(
                     "image", f"job {image.job_id} has no image_url (status {image.status})"
@@ -615,6 +737,7 @@ class BaseClient:
         except (UnicodeError, ValueError, TypeError) as exc:
             raise InvalidRequestError("dest", f"not a usable path: {exc}") from exc
         timeout = _positive("timeout", timeout)
+        destination_for(dest, job_id=job_id, url=url)  # a name too long fails before fetching
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise InvalidRequestError(
                 "max_bytes", f"must be a whole number of bytes >= 1, got {max_bytes!r:.40}"
@@ -640,7 +763,7 @@ class BaseClient:
             )
 
         path: Path = yield from self._request_flow(
-            build, RequestKind.READ, job_id=job_id, fetch=sink
+            build, RequestKind.READ, job_id=job_id, deadline=deadline, fetch=sink
         )
         logger.info("downloaded %s to %s", job_id or "image", path)
         return path

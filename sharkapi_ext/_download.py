@@ -2,33 +2,76 @@
 
 The image goes to a temporary file beside its destination and is renamed into place
 only once it is complete and its magic bytes say PNG or JPEG, so a failure never
-leaves a partial file. The size cap counts the bytes actually decoded, whatever
-Content-Length claims, and compressed transfer encodings are inflated here with a
-bound, so a gzip bomb stops near the cap too.
+leaves a partial file: not on a bad answer, not on a full disk. The size cap counts the
+bytes actually decoded, whatever Content-Length claims, and compressed transfer
+encodings are inflated here with a bound (`_decoding`), so a gzip bomb stops near the
+cap too; the deadline is checked on every raw chunk, even one that inflates to nothing.
+
+The file's extension follows its content: a JPEG is never saved under a ``.png`` name
+(`image_extension`). Its mode follows the process's umask, like any file the caller
+would create. Messages show an image URL without its query string, which may be a
+signature.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from types import MappingProxyType
+from typing import IO, Final
 
 import httpx
 
+from ._decoding import BodyDecoder, UnsupportedEncoding
 from ._exceptions import DownloadError
 from ._images import image_kind
 
-__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "DownloadSink", "destination_for"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "IMAGE_EXTENSIONS",
+    "DownloadSink",
+    "destination_for",
+    "image_extension",
+    "shown_url",
+]
 
 #: A 2048×2048 RGBA PNG is at most about 16 MiB; anything far larger is not an image.
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
-_EXTENSIONS = {"png": ".png", "jpeg": ".jpg"}
+#: The extension each image kind is saved with (``"png"``, ``"jpeg"``: by magic bytes).
+IMAGE_EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType({"png": ".png", "jpeg": ".jpg"})
+# Suffixes that name an image kind: one that disagrees with the content is replaced.
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# The longest file name most file systems take, in bytes (the temporary name is shorter).
+_NAME_MAX = 255
+
+
+def image_extension(data: bytes) -> str | None:
+    """The extension `download` gives an image that starts with these bytes.
+
+    Args:
+        data: The image's first bytes (8 are enough).
+
+    Returns:
+        ``".png"`` or ``".jpg"``, or None when the bytes are neither PNG nor JPEG.
+    """
+    kind = image_kind(data)
+    return None if kind is None else IMAGE_EXTENSIONS[kind]
+
+
+def shown_url(url: str | httpx.URL) -> str:
+    """An image URL for a message: no query string (it may be a signature), no user info."""
+    try:
+        parsed = httpx.URL(str(url))
+        return str(parsed.copy_with(query=None, fragment=None, userinfo=b""))[:200]
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "(unreadable URL)"
 
 
 def destination_for(
@@ -39,12 +82,30 @@ def destination_for(
     A destination that is an existing directory, or ends with a path separator, is a
     directory: the file name is made from the job id (or a hash of the URL), never
     from anything the server says. Anything else is the file's own path.
+
+    Raises:
+        DownloadError: A path the file system cannot take (a name over 255 bytes).
     """
     text = os.fspath(dest)
     path = Path(text)
-    if path.is_dir() or text.endswith(("/", os.sep)):
-        return path, True
+    too_long = [part for part in path.parts if len(os.fsencode(part)) > _NAME_MAX]
+    if too_long:
+        raise DownloadError(
+            f"cannot write to {shown_path(path)}: a file or folder name is longer than "
+            f"{_NAME_MAX} bytes ({len(os.fsencode(too_long[0]))} bytes)"
+        )
+    try:
+        if path.is_dir() or text.endswith(("/", os.sep)):
+            return path, True
+    except OSError as exc:  # ENAMETOOLONG for the whole path, EACCES, ...
+        raise DownloadError(f"cannot write to {shown_path(path)}: {exc.strerror or exc}") from exc
     return path, False
+
+
+def shown_path(path: Path) -> str:
+    """A path for a message, cut to a readable length."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
 
 
 def _stem(job_id: str | None, url: str) -> str:
@@ -77,12 +138,14 @@ class DownloadSink:
         self._kind: str | None = None
         self._file: IO[bytes] | None = None
         self._temp: Path | None = None
-        self._inflate: zlib._Decompress | None = None
+        self._decoder = BodyDecoder(None)
 
     def error(self, message: str, status_code: int | None = None) -> DownloadError:
         """A `DownloadError` about this download."""
         return DownloadError(
-            f"download of {self.url[:200]}: {message}", status_code=status_code, job_id=self.job_id
+            f"download of {shown_url(self.url)}: {message}",
+            status_code=status_code,
+            job_id=self.job_id,
         )
 
     def start(self, response: httpx.Response) -> bool:
@@ -96,40 +159,41 @@ class DownloadSink:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise self.error(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self._inflate = zlib.decompressobj(wbits=47)  # 47: gzip or zlib, auto-detected
-        elif encoding not in ("", "identity"):
-            raise self.error(f"unsupported Content-Encoding {encoding!r}")
+        try:
+            self._decoder = BodyDecoder(response.headers.get("content-encoding"))
+        except UnsupportedEncoding as exc:
+            raise self.error(str(exc)) from exc
         folder = self.path if self.is_directory else self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(prefix=".sharkapi-", suffix=".part", dir=folder)
+            self._temp, handle = _create_temp(folder)
         except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot encode
             raise self.error(
-                f"cannot write to {folder}: {getattr(exc, 'strerror', None) or exc}"
+                f"cannot write to {shown_path(folder)}: {getattr(exc, 'strerror', None) or exc}"
             ) from exc
-        self._temp = Path(name)
         self._file = os.fdopen(handle, "wb")
         if not response.is_stream_consumed:
             return True
         # iter_raw() would raise StreamConsumed; the decoded content is all there is.
-        self._inflate = None
+        self._decoder = BodyDecoder(None)
         self._write(response.content)
         return False
 
     def write_raw(self, chunk: bytes) -> None:
         """Take one chunk as it came off the wire (still transfer-encoded)."""
-        if self._inflate is None:
-            self._write(chunk)
-            return
-        data = chunk
-        while data:
+        if self.clock() > self.deadline:
+            raise self.error("took longer than its timeout")
+        try:
             # max_length bounds what one compressed chunk can expand to in memory.
-            room = self.max_bytes - self.received + 1
-            out = self._inflate.decompress(data, max(1, min(room, 1 << 20)))
+            out = self._decoder.feed(chunk, self._room())
             self._write(out)
-            data = self._inflate.unconsumed_tail
+            while self._decoder.pending:
+                self._write(self._decoder.feed(b"", self._room()))
+        except zlib.error as exc:
+            raise self.error(f"the compressed body does not decode ({exc})") from exc
+
+    def _room(self) -> int:
+        return min(self.max_bytes - self.received + 1, 1 << 20)
 
     def _write(self, data: bytes) -> None:
         if not data:
@@ -153,33 +217,71 @@ class DownloadSink:
 
     def finish(self) -> Path:
         """Close the file, check it, and move it into place; returns the final path."""
-        if self._inflate is not None:
-            self._write(self._inflate.flush())
+        try:
+            self._write(self._decoder.finish())
+        except zlib.error as exc:
+            raise self.error(f"the compressed body does not decode ({exc})") from exc
         if self._kind is None:
             raise self.error("the file is not a PNG or JPEG (too short)")
         assert self._file is not None
         assert self._temp is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        final = (
-            self.path / (_stem(self.job_id, self.url) + _EXTENSIONS[self._kind])
-            if self.is_directory
-            else self.path
-        )
+        file, self._file = self._file, None
+        try:
+            # A full disk often shows only here, when the buffer is flushed.
+            with file:
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            raise self.error(f"cannot write the file: {exc.strerror or exc}") from exc
+        final = self._final_path(self._kind)
         try:
             os.replace(self._temp, final)
         except OSError as exc:
-            raise self.error(f"cannot write {final}: {exc.strerror or exc}") from exc
+            raise self.error(f"cannot write {shown_path(final)}: {exc.strerror or exc}") from exc
         self._temp = None
         return final
 
+    def _final_path(self, kind: str) -> Path:
+        extension = IMAGE_EXTENSIONS[kind]
+        if self.is_directory:
+            return self.path / (_stem(self.job_id, self.url) + extension)
+        suffix = self.path.suffix.lower()
+        if (
+            suffix in _IMAGE_SUFFIXES
+            and suffix != extension
+            and not (kind == "jpeg" and suffix == ".jpeg")
+        ):
+            # "out.png" for a JPEG would mislabel it: save it as "out.jpg".
+            return self.path.with_suffix(extension)
+        return self.path
+
     def discard(self) -> None:
-        """Remove the temporary file if the download did not finish; safe to call twice."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._temp is not None:
-            self._temp.unlink(missing_ok=True)
-            self._temp = None
+        """Remove the temporary file if the download did not finish; safe to call twice.
+
+        Never raises: closing may flush buffered bytes to a full disk, and that error
+        must neither hide the one being reported nor leave the ``.part`` file behind.
+        """
+        file, self._file = self._file, None
+        temp, self._temp = self._temp, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()  # closes the descriptor even when its flush fails
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+
+
+def _create_temp(folder: Path) -> tuple[Path, int]:
+    """A new temporary file in `folder`, created with the mode the umask allows.
+
+    `tempfile.mkstemp` makes 0600 files, which a web server serving the images cannot
+    read; the final file must get the mode any file the caller creates would get.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        path = folder / f".sharkapi-{secrets.token_hex(8)}.part"
+        try:
+            return path, os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")

@@ -13,9 +13,10 @@ import binascii
 import io
 import json
 import os
+import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import httpx
 from sharkapi_spec import IMAGE_MAX_BYTES
@@ -84,6 +85,45 @@ class _Loaded:
             raise InvalidRequestError("image", f"the file changed while it was sent: {self._path}")
 
 
+def _read_head(path: Path) -> tuple[bytes, int | None]:
+    """The first bytes and the size of a regular file; size None for anything else.
+
+    Opened without blocking: opening a FIFO for reading would otherwise wait forever
+    for a writer, and a device such as /dev/zero never ends.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return b"", None
+        return os.pread(fd, 8, 0), info.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_bounded(source: Any) -> bytes:
+    """At most `MAX_IMAGE_BYTES` + 1 bytes of a file object: enough to refuse a big one.
+
+    A file object over /dev/zero or a pipe never ends; reading it whole would fill memory.
+    """
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= MAX_IMAGE_BYTES:
+            chunk = source.read(MAX_IMAGE_BYTES + 1 - size)
+            if not chunk:
+                break
+            if not isinstance(chunk, bytes | bytearray):
+                raise InvalidRequestError("image", "the file object must be opened in binary mode")
+            parts.append(bytes(chunk))
+            size += len(chunk)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, InvalidRequestError):
+            raise
+        raise InvalidRequestError("image", f"cannot read the file object: {exc}") from exc
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def load_image(source: object) -> _Loaded:
     """Check an image source (type, existence, size, PNG/JPEG magic) without sending anything.
 
@@ -99,25 +139,24 @@ def load_image(source: object) -> _Loaded:
         size = memoryview(data).nbytes
         loaded = _Loaded(data, None, size)
     elif isinstance(source, str | os.PathLike):
+        # str(source) could be a whole base64 document passed by mistake: keep it short.
+        shown = str(source)[:80]
         try:
             path = Path(source)
-            with path.open("rb") as file:
-                head = file.read(8)
-                size = os.fstat(file.fileno()).st_size
+            head, regular_size = _read_head(path)
         except (OSError, ValueError, TypeError) as exc:
-            # str(source) could be a whole base64 document passed by mistake: keep it short.
-            shown = str(source)[:80]
             raise InvalidRequestError(
                 "image", f"cannot read file {shown!r}: {exc.__class__.__name__}"
             ) from exc
+        if regular_size is None:
+            raise InvalidRequestError(
+                "image",
+                f"cannot read {shown!r}: not a regular file (a directory, FIFO, device or socket)",
+            )
+        size = regular_size
         loaded = _Loaded(None, path, size)
     elif isinstance(source, io.IOBase) or hasattr(source, "read"):
-        try:
-            data = source.read()
-        except (OSError, ValueError) as exc:
-            raise InvalidRequestError("image", f"cannot read the file object: {exc}") from exc
-        if not isinstance(data, bytes):
-            raise InvalidRequestError("image", "the file object must be opened in binary mode")
+        data = _read_bounded(source)
         head, size = data[:8], len(data)
         loaded = _Loaded(data, None, size)
     else:

@@ -38,6 +38,8 @@ NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Mistakes on this side (bad URL scheme, an illegal header): retrying cannot help.
 NOT_RETRYABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _SUBMIT_RETRY_STATUSES = frozenset({429, 503})
+# Far past any max_backoff / initial_backoff ratio, far below float overflow.
+_MAX_DOUBLINGS = 64
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
@@ -98,14 +100,18 @@ class RetryPolicy:
         return isinstance(exc, httpx.TransportError)
 
     def backoff(self, retries_taken: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retries_taken + 1``.
+        """Seconds to wait before retry number ``retries_taken + 1``; finite for any count.
 
-        The server's Retry-After wins when it gave a positive one; otherwise capped
-        exponential backoff with jitter. A zero (or past HTTP date) gets the backoff too:
-        honoured literally, it would make `wait`, which retries until its deadline,
-        hammer the API in a busy loop.
+        The server's Retry-After wins when it asks for at least the first backoff;
+        otherwise capped exponential backoff with jitter. A tiny Retry-After (zero,
+        0.000001, a past HTTP date) gets the backoff too: honoured literally, it would
+        make `wait`, which retries until its deadline, hammer the API in a busy loop
+        (40,000 polls a minute).
         """
-        if retry_after is not None and retry_after > 0:
+        if retry_after is not None and retry_after >= self.initial_backoff:
             return retry_after
-        base = min(self.initial_backoff * 2.0**retries_taken, self.max_backoff)
+        # The exponent is capped: 2.0 ** 1024 overflows, and a long wait against a
+        # refused connection reaches that many retries in about two hours.
+        doublings = min(max(retries_taken, 0), _MAX_DOUBLINGS)
+        base = min(self.initial_backoff * 2.0**doublings, self.max_backoff)
         return base * (1.0 - self.jitter * self.random())

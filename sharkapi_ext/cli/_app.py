@@ -10,7 +10,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +65,7 @@ class Settings:
     """Where and how to connect; filled from the group's options, then the command's."""
 
     base_url: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr
     sandbox: bool = False
     poll_interval: float | None = None
 

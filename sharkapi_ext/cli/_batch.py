@@ -25,6 +25,7 @@ from rich.progress import (
 from sharkapi_spec import GENERATE_REQUEST_FIELDS
 
 from sharkapi_ext import (
+    IMAGE_EXTENSIONS,
     KEYWORD_FIELDS,
     AsyncSharkAPI,
     AuthenticationError,
@@ -444,17 +445,25 @@ class _Runner:
     async def _save(self, request: BatchRequest, status: JobStatus) -> None:
         target = self.out / request.file_name
         # The SDK writes atomically, so a file that exists is complete: a run killed
-        # between the download and its journal record does not download it again.
-        if not target.is_file():
+        # between the download and its journal record does not download it again. Its
+        # extension follows the content (a JPEG is saved as .jpg).
+        saved = [
+            path
+            for path in (target.with_suffix(ext) for ext in IMAGE_EXTENSIONS.values())
+            if path.is_file()
+        ]
+        if saved:
+            target = saved[0]
+        else:
             try:
-                await self.client.download(status, target)
+                target = await self.client.download(status, target)
             except SharkAPIError as exc:
                 self._fail(request, exc, job_id=status.job_id, final=False)
                 return
             self.result.downloaded += 1
         cost = status.cost if status.cost is not None else status.estimated_cost
         self.journal.write(
-            "done", request.key, job_id=status.job_id, path=request.file_name, cost=f"{cost:.2f}"
+            "done", request.key, job_id=status.job_id, path=target.name, cost=f"{cost:.2f}"
         )
         self.result.images += 1
         self.result.finished_here += 1

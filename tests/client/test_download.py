@@ -81,9 +81,20 @@ def test_download_to_a_file_path(twin: Twin, tmp_path: Path) -> None:
     assert twin().download(status, target) == target
     assert target.read_bytes() == IMAGE
     # Replacing an existing file happens atomically, with the same rules.
-    twin.script.add(streamed(JPEG))
+    twin.script.add(streamed(IMAGE[:-1] + b"!"))
     assert twin().download(status, target) == target
-    assert target.read_bytes() == JPEG
+    assert target.read_bytes() == IMAGE[:-1] + b"!"
+    # A JPEG is never saved under a ".png" name (issue 12, class 9): the extension
+    # follows the content, and the path returned says where it went.
+    twin.script.add(streamed(JPEG))
+    assert twin().download(status, target) == target.with_suffix(".jpg")
+    assert target.with_suffix(".jpg").read_bytes() == JPEG
+    twin.script.add(streamed(JPEG))
+    assert twin().download(status, tmp_path / "x.jpeg") == tmp_path / "x.jpeg"
+    twin.script.add(streamed(IMAGE))
+    assert twin().download(status, tmp_path / "x.jpeg") == tmp_path / "x.png"
+    twin.script.add(streamed(JPEG))
+    assert twin().download(status, tmp_path / "x.img") == tmp_path / "x.img"
 
 
 def test_download_a_bare_url_is_named_by_hash(twin: Twin, tmp_path: Path) -> None:

@@ -89,11 +89,20 @@ def test_jitter_stays_in_range(twin: Twin) -> None:
     assert 0.75 <= second <= 1.0
 
 
-@pytest.mark.parametrize("header", ["3", "0.25", " 12 "])
+@pytest.mark.parametrize("header", ["3", "0.5", " 12 "])
 def test_retry_after_seconds(twin: Twin, header: str) -> None:
     twin.script.add(error(429, headers={"Retry-After": header}), polled())
     twin().get_job(JOB_ID)
     assert twin.clock.sleeps == [float(header)]
+
+
+@pytest.mark.parametrize("header", ["0.25", "0.000001", "0"])
+def test_retry_after_below_the_first_backoff_gets_the_backoff(twin: Twin, header: str) -> None:
+    # Honoured literally, a tiny Retry-After makes a long wait poll in a busy loop.
+    twin.script.add(error(429, headers={"Retry-After": header}), polled())
+    twin().get_job(JOB_ID)
+    (slept,) = twin.clock.sleeps
+    assert 0.375 <= slept <= 0.5
 
 
 def test_retry_after_http_date(twin: Twin) -> None:

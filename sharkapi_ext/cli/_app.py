@@ -643,7 +643,9 @@ async def _run_batch(
     resubmit_unknown: bool,
     adopt: dict[int, str],
 ) -> BatchResult:
-    async with AsyncSharkAPI(token, base_url=base_url, poll_interval=poll) as client:
+    with _cli_construction_errors(base_url):
+        client = AsyncSharkAPI(token, base_url=base_url, poll_interval=poll)
+    async with client:
         return await run_batch(
             client,
             requests,

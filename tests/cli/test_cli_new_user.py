@@ -136,10 +136,17 @@ def test_no_token_points_to_the_cli_options(runner: CliRunner, sandbox: Sandbox)
     assert "token=" not in result.stderr
 
 
-def test_plain_http_names_no_python_only_option(runner: CliRunner) -> None:
-    result = runner.invoke(
-        cli, ["--base-url", "http://api.example.com", "--token", "sk_x", "status", "job_x"]
-    )
+@pytest.mark.parametrize("command", [["status", "job_x"], ["batch", "PROMPTS", "--out", "OUT"]])
+def test_plain_http_names_no_python_only_option(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a shark\n")
+    words = [
+        str(prompts) if w == "PROMPTS" else str(tmp_path / "o") if w == "OUT" else w
+        for w in command
+    ]
+    result = runner.invoke(cli, ["--base-url", "http://api.example.com", "--token", "sk_x", *words])
     assert result.exit_code == 2
     assert "allow_insecure_http" not in result.stderr
     assert "https://" in result.stderr

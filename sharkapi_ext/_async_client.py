@@ -25,6 +25,7 @@ from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._operations import Operation, call_flow
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
@@ -376,6 +377,20 @@ class AsyncSharkAPI(BaseClient):
             UnexpectedResponseError: A complete job without an ``image_url``.
         """
         return await self._run(self._download_flow(image, dest, timeout, max_bytes))
+
+    async def call(self, operation: Operation, /, **kwargs: Any) -> Any:
+        """Run any generated operation through this client; see `SharkAPI.call`.
+
+        Returns:
+            What the generated operation parses from the 2xx answer.
+
+        Raises:
+            InvalidRequestError: Unknown operation or arguments; nothing was sent.
+            APIStatusError: The API answered with an error status.
+            APIConnectionError: The API could not be reached after the retries.
+            UnexpectedResponseError: A 2xx answer the generated parser cannot read.
+        """
+        return await self._run(call_flow(self, operation, kwargs))
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the client was given by the caller."""

@@ -19,7 +19,7 @@ from sharkapi_spec import (
     DEFAULT_MODE,
     GENERATE_REQUEST_SCHEMA,
     IMAGE_MAX_BYTES,
-    JOB_ID_PATTERN,
+    JOB_STATUS_SCHEMA,
     MODE_PRICES,
     MODE_SIZES,
     MODES,
@@ -64,6 +64,11 @@ def _money(amount: Decimal) -> str:
     return f"${amount:.2f}"
 
 
+def _size(count: int) -> str:
+    mib = count / (1024 * 1024)
+    return f"{mib:g} MiB ({count} bytes)" if mib.is_integer() else f"{count} bytes"
+
+
 def _price_list() -> str:
     return ", ".join(
         f"{mode} = {MODE_SIZES[mode][0]}×{MODE_SIZES[mode][1]} at {_money(MODE_PRICES[mode])}"
@@ -98,8 +103,12 @@ class ToolSpec:
     input_schema: Mapping[str, Any]
 
 
-def _job_id_property(purpose: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": JOB_ID_PATTERN, "description": purpose}
+def _job_id_property() -> dict[str, Any]:
+    """The `JobId` schema (pattern and description), as a tool argument."""
+    prop: dict[str, Any] = copy.deepcopy(dict(JOB_STATUS_SCHEMA["properties"]["job_id"]))
+    prop.pop("examples", None)
+    prop["description"] = for_model(prop.get("description", ""))
+    return prop
 
 
 def tool_specs(
@@ -129,11 +138,10 @@ def tool_specs(
         "minLength": 1,
         "description": (
             "Optional source image for image-to-image: the path of a local PNG or JPEG file, "
-            f"at most {IMAGE_MAX_BYTES} bytes, inside one of the allowed directories ({dirs}). "
+            f"at most {_size(IMAGE_MAX_BYTES)}, inside one of the allowed directories ({dirs}). "
             "A relative path is read from the first of them."
         ),
     }
-    schema = dict(GENERATE_REQUEST_SCHEMA)
     generate_schema: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -147,9 +155,6 @@ def tool_specs(
         # The spec's rule (strength needs a source image), with the source as a path.
         "dependentRequired": {"image_strength": ["image_path"]},
     }
-    assert set(schema["properties"]) == {"prompt", "mode", "image", "image_strength"}, (
-        "openapi.yaml's GenerateRequest changed: update the generate_image tool"
-    )
     wait = int(max_wait)
     generate = ToolSpec(
         GENERATE_IMAGE,
@@ -177,7 +182,7 @@ def tool_specs(
         ),
         {
             "type": "object",
-            "properties": {"job_id": _job_id_property("The job's id, such as job_8f2a9d3c.")},
+            "properties": {"job_id": _job_id_property()},
             "required": ["job_id"],
             "additionalProperties": False,
         },
@@ -188,7 +193,7 @@ def tool_specs(
         "Read a SharkAPI job's current status and cost once, without waiting or downloading.",
         {
             "type": "object",
-            "properties": {"job_id": _job_id_property("The job's id, such as job_8f2a9d3c.")},
+            "properties": {"job_id": _job_id_property()},
             "required": ["job_id"],
             "additionalProperties": False,
         },

@@ -36,6 +36,8 @@ def test_tools_are_listed_with_the_specs_limits_enums_and_prices(
             instructions = s.client.instructions or ""
         assert sorted(listed) == ["generate_image", "get_job", "list_jobs", "wait_for_job"]
         request = SCHEMAS["GenerateRequest"]["properties"]
+        # A new request field needs a decision here (the model never writes base64).
+        assert set(request) == {"prompt", "mode", "image", "image_strength"}
         gen = listed["generate_image"]
         props = gen.input_schema["properties"]
         # Limits and enums read independently from openapi.yaml.

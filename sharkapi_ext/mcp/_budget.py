@@ -25,16 +25,20 @@ class SpendCapExceededError(SharkAPIError):
             f"spend cap reached: ${counted:.2f} of the ${cap:.2f} cap is already counted for "
             f"this session, and this job could cost ${price:.2f}; nothing was sent"
         )
-        self.cap = cap
-        self.counted = counted
-        self.price = price
+        self.cap: Decimal = cap
+        self.counted: Decimal = counted
+        self.price: Decimal = price
 
 
 class Reservation:
-    """The amount counted for one submit; raised, never lowered, once a job may exist."""
+    """The amount counted for one submit; raised, never lowered, once a job may exist.
+
+    Attributes:
+        amount: Dollars counted for it.
+    """
 
     def __init__(self, amount: Decimal) -> None:
-        self.amount = amount
+        self.amount: Decimal = amount
 
 
 class SpendCap:
@@ -55,8 +59,8 @@ class SpendCap:
     def __init__(self, cap: Decimal) -> None:
         if not isinstance(cap, Decimal) or not cap.is_finite() or cap < 0:
             raise ValueError(f"max_cost: must be a finite Decimal >= 0, got {cap!r}")
-        self.cap = cap
-        self.counted = Decimal(0)
+        self.cap: Decimal = cap
+        self.counted: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:

@@ -241,6 +241,8 @@ class _Tools:
             return await handler(ctx, self._client, arguments)
         except Exception as exc:
             failure = describe(exc, submitting=False)
+            if failure.job_id is None and "job_id" in arguments:
+                failure = replace(failure, job_id=arguments["job_id"])  # every error names it
             logger.warning("%s failed: %s", params.name, self._scrub(failure.text()))
             return self._failed(failure)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp_helpers import connect, run, text
 from PIL import Image
@@ -87,6 +88,24 @@ def test_the_spend_cap_refuses_the_submit_that_would_pass_it(
             assert jobs.structured_content["spend_counted"] == "0.03"
             assert jobs.structured_content["spend_remaining"] == "0.00"
         assert _posts(sharkapi_sandbox) == 2
+
+    run(body)
+
+
+def test_concurrent_calls_cannot_pass_the_cap_together(
+    slow_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        async with connect(slow_sandbox, tmp_path, max_cost=Decimal("0.02")) as s:
+            async with anyio.create_task_group() as group:
+                for i in range(5):
+                    group.start_soon(s.call, "generate_image", {"prompt": f"shark {i}"})
+            kinds = sorted(
+                r.structured_content.get("kind", r.structured_content.get("status"))
+                for r in s.results
+            )
+            assert kinds == ["complete", "complete", "spend_cap", "spend_cap", "spend_cap"]
+        assert len(slow_sandbox.submissions()) == 2
 
     run(body)
 

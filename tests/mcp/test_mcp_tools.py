@@ -177,6 +177,8 @@ def test_get_job_and_wait_for_job_check_the_job_id(
             missing = await s.call("get_job", {"job_id": "job_doesnotexist"})
             assert missing.is_error
             assert missing.structured_content["kind"] == "not_found"
+            assert missing.structured_content["job_id"] == "job_doesnotexist"
+            assert "job_doesnotexist" in text(missing)
             assert "list_jobs" in text(missing)
 
     run(body)

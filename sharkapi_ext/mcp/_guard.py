@@ -24,14 +24,14 @@ class PathGuard:
     inside an allowed directory that points outside it is refused, like the outside
     path itself. The file is then opened by its resolved path.
 
+    With no allowed directory at all, every path is refused.
+
     Attributes:
         allowed: The allowed directories, resolved.
     """
 
     def __init__(self, allowed: Iterable[str | os.PathLike[str]]) -> None:
         dirs = tuple(Path(d).expanduser().resolve(strict=True) for d in allowed)
-        if not dirs:
-            raise ValueError("at least one allowed directory is needed")
         for d in dirs:
             if not d.is_dir():
                 raise NotADirectoryError(f"not a directory: {d}")
@@ -50,6 +50,8 @@ class PathGuard:
             PathNotAllowedError: It resolves outside the allowed directories.
             InvalidRequestError: It does not exist or is not a regular file.
         """
+        if not self.allowed:
+            raise self._refusal(path)
         given = Path(path).expanduser()
         if not given.is_absolute():
             given = self.allowed[0] / given
@@ -97,7 +99,7 @@ class PathGuard:
         return any(path.is_relative_to(d) for d in self.allowed)
 
     def _refusal(self, path: str) -> PathNotAllowedError:
-        dirs = ", ".join(str(d) for d in self.allowed)
+        dirs = ", ".join(str(d) for d in self.allowed) or "none: start the server with --allow-dir"
         return PathNotAllowedError(
             "image_path",
             f"{path!r} is outside the allowed directories ({dirs}); nothing was read or sent",

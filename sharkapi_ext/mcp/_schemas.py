@@ -132,7 +132,7 @@ def tool_specs(
     ).strip()
     strength = _spec_property("image_strength")
     strength["description"] = strength.get("description", "").replace("`image`", "image_path")
-    dirs = ", ".join(allowed_dirs)
+    dirs = ", ".join(allowed_dirs) or "none yet: the user must start the server with --allow-dir"
     image_path = {
         "type": "string",
         "minLength": 1,

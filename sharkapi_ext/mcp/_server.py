@@ -139,6 +139,23 @@ def _no_job_created(exc: BaseException) -> bool:
     )
 
 
+def _default_allowed() -> list[Path]:
+    """The default allowed directory: the working one, unless it is a filesystem root.
+
+    Hosts often start servers in ``/``; allowing a whole disk by default would defeat
+    the guard, so then nothing is allowed until the user names a directory.
+    """
+    cwd = Path.cwd().resolve()
+    if cwd == Path(cwd.anchor):
+        logger.warning(
+            "the working directory is %s: image_path is refused until --allow-dir names a "
+            "directory",
+            cwd,
+        )
+        return []
+    return [cwd]
+
+
 def _thumbnail(path: Path, pixels: int) -> str:
     """A small JPEG preview of a saved image, base64-encoded."""
     from PIL import Image
@@ -171,8 +188,10 @@ class _Tools:
         self._client_problem = client_problem
         self._config = config
         self._cap = SpendCap(config.max_cost)
-        self._guard = PathGuard(config.allow_dirs or [Path.cwd()])
+        self._guard = PathGuard(config.allow_dirs or _default_allowed())
         self._output = Path(config.output_dir).expanduser().resolve()
+        if self._output.parent == Path(self._output.anchor):
+            logger.warning("images go to %s; pass --output-dir to choose a folder", self._output)
         self._secrets = tuple(s for s in secrets if s)
         self._clock = clock
         self._jobs: dict[str, _JobRecord] = {}
@@ -188,7 +207,7 @@ class _Tools:
         self.instructions = INSTRUCTIONS.format(
             cap=f"${config.max_cost:.2f}",
             out=self._output,
-            dirs=", ".join(str(d) for d in self._guard.allowed),
+            dirs=", ".join(str(d) for d in self._guard.allowed) or "no directory (no --allow-dir)",
         )
 
     # -- MCP handlers ---------------------------------------------------------------

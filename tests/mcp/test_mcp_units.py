@@ -125,3 +125,20 @@ def test_describe_names_the_job_and_what_to_do_for_every_kind() -> None:
     assert bug.kind == "internal"
     assert bug.job_may_exist
     assert "Do NOT call generate_image again" in bug.what_to_do
+
+
+def test_a_guard_with_no_directory_refuses_everything(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(PathNotAllowedError, match="--allow-dir"):
+        PathGuard([]).read(str(tmp_path / "x.png"))
+
+
+def test_the_filesystem_root_is_never_allowed_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharkapi_ext.mcp._server import _default_allowed
+
+    monkeypatch.chdir(tmp_path)
+    assert _default_allowed() == [tmp_path.resolve()]
+    monkeypatch.chdir("/")
+    assert _default_allowed() == []

@@ -17,6 +17,8 @@ output directory; every SDK error becomes a tool error saying what to do, with t
 when one is known. The token comes from ``SHARKAPI_TOKEN`` only and never appears in a
 result, an error or a log line.
 
+    from decimal import Decimal
+
     from sharkapi_ext import AsyncSharkAPI
     from sharkapi_ext.mcp import ServerConfig, build_server
 

@@ -80,7 +80,7 @@ async def connect(
         **config: `ServerConfig` fields over fast test defaults.
     """
     allowed = tmp_path / "allowed"
-    allowed.mkdir(exist_ok=True)
+    allowed.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = {
         "allow_dirs": [allowed],
         "output_dir": tmp_path / "out",

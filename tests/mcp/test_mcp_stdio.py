@@ -6,12 +6,13 @@ import os
 import secrets
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_helpers import Session, run, text
+from mcp_helpers import Session, connect, run, text
 
 from sharkapi_ext.sandbox import Sandbox, SandboxConfig
 
@@ -71,10 +72,12 @@ def test_real_token_over_stdio_never_reaches_a_result_or_the_log(tmp_path: Path)
     token = "sk_test_" + secrets.token_hex(16)
     errors = tmp_path / "stderr.log"
     seen: list[str] = []
+    ok_job = ""
     with Sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.1)) as sandbox:
         env = {"SHARKAPI_TOKEN": token, "SHARKAPI_BASE_URL": sandbox.base_url}
 
         async def body() -> None:
+            nonlocal ok_job
             with errors.open("w") as errlog:
                 transport = stdio_client(
                     _server(["--max-cost", "0.02"], tmp_path, env, ("--poll-interval", "0.05")),
@@ -82,11 +85,29 @@ def test_real_token_over_stdio_never_reaches_a_result_or_the_log(tmp_path: Path)
                 )
                 async with Client(transport, read_timeout_seconds=30) as client:
                     s = Session(client)
+                    # The same tools, schemas and annotations as the in-process tests check.
+                    over_stdio = (await client.list_tools()).tools
+                    async with connect(sandbox, tmp_path / "inproc") as local:
+                        in_process = (await local.client.list_tools()).tools
+                    assert [t.name for t in over_stdio] == [t.name for t in in_process]
+                    for remote, here in zip(over_stdio, in_process, strict=True):
+                        assert remote.annotations == here.annotations
+                        assert remote.input_schema["properties"].keys() == (
+                            here.input_schema["properties"].keys()
+                        )
+                        for name, prop in remote.input_schema["properties"].items():
+                            if name != "image_path":  # names this server's directories
+                                assert prop == here.input_schema["properties"][name]
                     ok = await s.call("generate_image", {"prompt": "a shark"})
                     assert not ok.is_error, text(ok)
                     assert any(c.type == "image" for c in ok.content)
+                    ok_job = ok.structured_content["job_id"]
+                    assert ok_job in text(ok)
+                    blocked = await s.call("generate_image", {"prompt": "a [blocked] shark"})
+                    assert blocked.structured_content["kind"] == "moderated"
                     failed = await s.call("generate_image", {"prompt": "a [fail] shark"})
                     assert failed.structured_content["kind"] == "job_failed"
+                    assert failed.structured_content["job_id"] in text(failed)
                     capped = await s.call("generate_image", {"prompt": "a shark"})
                     assert capped.structured_content["kind"] == "spend_cap"
                     outside = await s.call(
@@ -98,6 +119,7 @@ def test_real_token_over_stdio_never_reaches_a_result_or_the_log(tmp_path: Path)
         run(body)
         # The sandbox saw the token (the calls were authenticated with it) ...
         assert len(sandbox.submissions()) == 2
+        assert [(c.job_id, c.amount) for c in sandbox.ledger()] == [(ok_job, Decimal("0.01"))]
     log = errors.read_text()
     # ... and the server logged its work, but never the token.
     assert "submitted job" in log

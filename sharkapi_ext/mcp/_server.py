@@ -511,6 +511,8 @@ class _Tools:
         logger.warning("job %s: %s", job_id, self._scrub(failure.text()))
         if failure.job_id is not None:
             return failure
+        if failure.kind == "not_found":  # the id the model gave names no job of this account
+            return replace(failure, job_id=job_id)
         return replace(
             failure,
             job_id=job_id,

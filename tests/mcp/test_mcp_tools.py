@@ -179,6 +179,10 @@ def test_get_job_and_wait_for_job_check_the_job_id(
             assert missing.structured_content["kind"] == "not_found"
             assert missing.structured_content["job_id"] == "job_doesnotexist"
             assert "job_doesnotexist" in text(missing)
+            resumed = await s.call("wait_for_job", {"job_id": "job_doesnotexist"})
+            assert resumed.structured_content["kind"] == "not_found"
+            assert resumed.structured_content["job_id"] == "job_doesnotexist"
+            assert "exists" not in text(resumed)
             assert "list_jobs" in text(missing)
 
     run(body)

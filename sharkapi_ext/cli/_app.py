@@ -826,6 +826,17 @@ def sandbox(
         ) from None
 
 
+def _register_mcp() -> None:
+    # `sharkapi mcp` (the `mcp` extra): its command module needs only click; the MCP SDK
+    # is imported when the command runs, so other commands never pay for it.
+    from sharkapi_ext.mcp import mcp_command
+
+    cli.add_command(mcp_command)
+
+
+_register_mcp()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `sharkapi` script.
 

@@ -334,7 +334,7 @@ class BaseClient:
             raise InvalidRequestError(
                 "http_client", f"must be an httpx.{self._http_class.__name__}"
             )
-        self.base_url = _resolve_base_url(base_url, allow_insecure_http)
+        self.base_url: httpx.URL = _resolve_base_url(base_url, allow_insecure_http)
         self._base = str(self.base_url)
         self._url_cache: dict[str, httpx.URL] = {}
         secret = _resolve_token(token)
@@ -343,13 +343,13 @@ class BaseClient:
         # Only the encodings BodyDecoder undoes with a bound (a caller's client may ask
         # for more); the token goes on API requests only.
         self._auth = {"Authorization": f"Bearer {secret}", "Accept-Encoding": ACCEPT_ENCODING}
-        self.timeout = _positive("timeout", timeout)
-        self.poll_interval = _positive("poll_interval", poll_interval)
+        self.timeout: float = _positive("timeout", timeout)
+        self.poll_interval: float = _positive("poll_interval", poll_interval)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidRequestError(
                 "max_retries", f"must be a whole number >= 0, got {max_retries!r}"
             )
-        self.retry_policy = RetryPolicy(max_retries=max_retries)
+        self.retry_policy: RetryPolicy = RetryPolicy(max_retries=max_retries)
         self._clock = clock
         # The generated operations own the API's paths and methods (openapi.yaml is the
         # source of truth); the SDK sends their requests through its own retry loop.

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
+from sharkapi_spec import DEFAULT_MODE
 
 from sharkapi_ext import InvalidRequestError, SharkAPI
 from sharkapi_ext._validation import validate_generate
@@ -130,12 +131,25 @@ def test_every_invalid_body_is_refused_before_sending(body: Any) -> None:
     recorder = Recorder()
     api, http = client(recorder)
     with http, api:
-        if not isinstance(body, dict) or set(body) - KEYS or {"prompt", "mode"} - set(body):
+        if not isinstance(body, dict) or set(body) - KEYS or "prompt" not in body:
             # Not expressible as a submit() call: a non-object body, an unknown key or a
-            # missing required key. Python itself refuses such a call.
+            # missing prompt. Python itself refuses such a call.
             kwargs = body if isinstance(body, dict) else {"body": body}
             with pytest.raises(TypeError):
                 api.submit(**{str(k): v for k, v in kwargs.items()})
+        elif "mode" not in body:
+            # submit() fills in the spec's default mode: either the rest is refused, or
+            # the body sent is the rest plus that mode.
+            kwargs = as_call(body)
+            try:
+                api.submit(kwargs.pop("prompt"), **kwargs)
+            except InvalidRequestError:
+                assert recorder.sent == []
+            else:
+                sent = json.loads(recorder.sent[0].content)
+                rest = {k: v for k, v in body.items() if v is not None}
+                assert sent == {**rest, "mode": DEFAULT_MODE}
+            return
         elif any(body.get(key, 0) is None for key in ("image", "image_strength")):
             # JSON null for an optional field: in Python, None means "not given", so the
             # call can only ask for the field to be left out. Either the rest is refused,

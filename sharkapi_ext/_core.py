@@ -707,7 +707,7 @@ class BaseClient:
         max_bytes: int,
     ) -> Flow[Path]:
         if isinstance(image, JobStatus):
-            if not image.image_url and image.status == "complete":
+            if not image.image_url and image.status == SUCCESS_STATUS:
                 # The API promises an image_url with every complete job: its fault, not
                 # the caller's.
                 raise UnexpectedResponseError(

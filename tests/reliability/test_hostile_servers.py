@@ -517,6 +517,17 @@ CONCURRENT = 300
 GATE_TIMEOUT = 1.0
 
 
+def settled(counter: list[int], quiet: float = 0.5, limit: float = 5.0) -> int:
+    """The count once it stops moving: on a busy machine the server's threads may read
+    the last requests after the client has given up on them, and those arrived too."""
+    end = time.monotonic() + limit
+    last = -1
+    while counter[0] != last and time.monotonic() < end:
+        last = counter[0]
+        time.sleep(quiet)
+    return counter[0]
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_class5_async_submits_stuck_behind_the_gate_were_never_sent(max_retries: int) -> None:
@@ -541,7 +552,7 @@ def test_class5_async_submits_stuck_behind_the_gate_were_never_sent(max_retries:
         started = time.perf_counter()
         outcomes = asyncio.run(main(server.base_url))
         seconds = time.perf_counter() - started
-        arrived = posts[0]
+        arrived = settled(posts)
     unknown = sum(isinstance(o, SubmissionOutcomeUnknownError) for o in outcomes)
     never_sent = [
         o
@@ -599,7 +610,7 @@ def test_class5_sync_submits_stuck_in_the_pool_were_never_sent() -> None:
         for thread in threads:
             thread.join(10)
         seconds = time.perf_counter() - started
-        arrived = posts[0]
+        arrived = settled(posts)
     unknown = sum(isinstance(o, SubmissionOutcomeUnknownError) for o in results)
     row(
         5,

@@ -25,6 +25,7 @@ from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._operations import Operation, call_flow
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
@@ -307,6 +308,10 @@ class AsyncSharkAPI(BaseClient):
     ) -> Path:
         """Save a finished job's image; see `SharkAPI.download`."""
         return await self._run(self._download_flow(image, dest, timeout, max_bytes))
+
+    async def call(self, operation: Operation, /, **kwargs: Any) -> Any:
+        """Run any generated operation through this client; see `SharkAPI.call`."""
+        return await self._run(call_flow(self, operation, kwargs))
 
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the client was given by the caller."""

@@ -22,6 +22,7 @@ from ._core import (
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._images import ImageSource
 from ._models import Job, JobStatus
+from ._operations import Operation, call_flow
 from ._validation import DEFAULT_MODE, JSON
 
 __all__ = ["SharkAPI"]
@@ -242,6 +243,29 @@ class SharkAPI(BaseClient):
             UnexpectedResponseError: A complete job without an ``image_url``.
         """
         return self._run(self._download_flow(image, dest, timeout, max_bytes))
+
+    def call(self, operation: Operation, /, **kwargs: Any) -> Any:
+        """Run any generated operation with this client's token, timeout and retries.
+
+        For operations the spec gained after this SDK's methods were written: they are in
+        the regenerated ``sharkapi_client`` package at once, and this runs them through
+        the same machinery as every method here (errors are this SDK's exceptions).
+
+        Args:
+            operation: A ``sharkapi_client.api.<tag>.<name>`` module, or its operationId
+                (``"getJob"``).
+            **kwargs: The generated operation's own arguments (path and query
+                parameters, ``body=`` a generated model).
+
+        Returns:
+            What the generated operation parses from the 2xx answer (a generated model).
+
+        Raises:
+            InvalidRequestError: Unknown operation or arguments; nothing was sent.
+            APIStatusError: The API answered with an error status.
+            UnexpectedResponseError: A 2xx answer the generated parser cannot read.
+        """
+        return self._run(call_flow(self, operation, kwargs))
 
     def close(self) -> None:
         """Close the HTTP connections, unless the client was given by the caller."""

@@ -737,7 +737,11 @@ class BaseClient:
         except (UnicodeError, ValueError, TypeError) as exc:
             raise InvalidRequestError("dest", f"not a usable path: {exc}") from exc
         timeout = _positive("timeout", timeout)
-        destination_for(dest, job_id=job_id, url=url)  # a name too long fails before fetching
+        try:
+            destination_for(dest, job_id=job_id, url=url)  # a name too long fails before fetching
+        except DownloadError as exc:
+            exc.job_id = job_id
+            raise
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise InvalidRequestError(
                 "max_bytes", f"must be a whole number of bytes >= 1, got {max_bytes!r:.40}"

@@ -49,7 +49,8 @@ DEFAULT_MODE: Final = spec.DEFAULT_MODE
 #: the spec declares goes in ``extra_fields``.
 KEYWORD_FIELDS: Final = ("prompt", "mode", "image", "image_strength")
 # Stands in for the streamed image when the body is checked against the schema.
-_IMAGE_PLACEHOLDER: Final = "A" * max(4, spec.IMAGE_MIN_BASE64_LENGTH)
+# (The shortest base64 text the schema allows: whole 4-character groups.)
+_IMAGE_PLACEHOLDER: Final = "A" * (4 * -(-max(spec.IMAGE_MIN_BASE64_LENGTH, 1) // 4))
 
 
 @cache

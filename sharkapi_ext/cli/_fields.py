@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 import sharkapi_spec as spec
 
 from sharkapi_ext import KEYWORD_FIELDS
 
-__all__ = ["mode_option", "pop_extra_fields", "request_field_options"]
+__all__ = ["OPERATION_COMMANDS", "mode_option", "pop_extra_fields", "request_field_options"]
+
+#: The command that covers each spec operation (the drift test checks every operation has
+#: one; `sharkapi_ext.SharkAPI.call` runs the others from Python meanwhile).
+OPERATION_COMMANDS: Final[Mapping[str, str]] = {"generateImage": "generate", "getJob": "status"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -29,11 +29,17 @@ Lifecycle:
     * `[fail]`: the job ends `failed` (error code `generation_failed`), cost `$0.00`.
     * `[moderate]`: the job ends `moderated` (error code `content_moderated`), cost `$0.00`.
     * `[blocked]`: `POST /v1/generate` answers 422 `moderation_rejected`; no job, no charge.
+    * `[status:NAME]`: the job ends with NAME, any terminal status the spec lists (one added
+      by a later release too); error code `job_NAME` unless NAME is the success status.
+
+    The statuses, which are terminal and which are charged come from the spec
+    (`sharkapi_spec`); so do the validation limits, prices and image sizes.
 
 Wallets:
-    Prices: `1k` $0.01, `2k` $0.02. A submission whose price exceeds the balance minus the
-    prices of that token's unfinished jobs gets 402 `insufficient_balance`. A job is charged
-    its price exactly once, when it completes; never when it fails or is moderated.
+    Prices: the spec's (`sharkapi_spec.MODE_PRICES`). A submission whose price exceeds the
+    balance minus the prices of that token's unfinished jobs gets 402 `insufficient_balance`.
+    A job is charged its price exactly once, when it completes; never when it fails or is
+    moderated.
 
 Errors and ids:
     Error bodies are `{"error": {"code", "message"}}`; 400 messages name the field and the
@@ -46,8 +52,8 @@ Images:
     `image_url` is `<image origin>/_sandbox/images/<job_id>.png`, served without auth and only
     once the job is complete. The image origin differs from the API's (`localhost` against
     `127.0.0.1`), so a client that sends its token to the image host shows up in
-    `Sandbox.requests()` (`has_authorization`). Images are deterministic PNGs of
-    1024x1024 (`1k`) or 2048x2048 (`2k`); with an input image, the source is scaled and
+    `Sandbox.requests()` (`has_authorization`). Images are deterministic PNGs of the
+    mode's size (`sharkapi_spec.MODE_SIZES`); with an input image, the source is scaled and
     blended in by `image_strength` (1.0 keeps only the source).
 
 Faults (only on `/v1` endpoints, never on admin or image endpoints):
@@ -57,7 +63,8 @@ Faults (only on `/v1` endpoints, never on admin or image endpoints):
 
     * `429`: 429 `rate_limited` with `Retry-After` (default `retry_after_seconds`).
     * `503`: 503 `service_unavailable` with `Retry-After`.
-    * `503-no-retry-after`: 503 without `Retry-After` (clients then wait 30 s).
+    * `503-no-retry-after`: 503 without `Retry-After` (clients then wait the spec's
+      `SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS`).
     * `500`: an HTML 500 page.
     * `502`: an HTML 502 page, as a proxy sends.
     * `slow[;seconds=N]`: the answer is delayed (default `slow_seconds`).

@@ -14,6 +14,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import anyio.to_thread
+import sharkapi_spec as spec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,6 +34,8 @@ from ._faults import (
 from ._images import render_png
 from ._state import (
     MARKER_BLOCKED,
+    PRICES,
+    QUEUED,
     TERMINAL_STATUSES,
     Job,
     RequestRecord,
@@ -63,6 +66,15 @@ _JOB_ERRORS: Final = {
     "failed": {"code": "generation_failed", "message": "The generator could not produce an image."},
     "moderated": {"code": "content_moderated", "message": "The image failed content moderation."},
 }
+
+
+def _job_error(status: str) -> dict[str, str] | None:
+    """The `error` of a job in `status`: None unless it ended without an image."""
+    if status not in TERMINAL_STATUSES or status == spec.SUCCESS_STATUS:
+        return None
+    # A terminal status the spec adds later gets a generic error of its own.
+    return _JOB_ERRORS.get(status) or {"code": f"job_{status}", "message": f"The job {status}."}
+
 
 _HTML: Final = {
     500: "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>"
@@ -318,18 +330,17 @@ class _Handlers:
             image_strength=params.image_strength,
         )
         if not isinstance(job, Job):
-            from ._state import PRICES
-
+            price = PRICES.get(params.mode, spec.MAX_MODE_PRICE)
             return _error(
                 402,
                 "insufficient_balance",
                 f"Wallet balance {format_money(max(job, Decimal(0)))} (after jobs in flight) "
-                f"is below this job's cost {format_money(PRICES[params.mode])}.",
+                f"is below this job's cost {format_money(price)}.",
             )
         origin = self._origin(request)
         body: dict[str, Any] = {
             "job_id": job.job_id,
-            "status": "queued",
+            "status": QUEUED,
             "estimated_cost": format_money(job.price),
             "poll_url": f"{origin}/v1/jobs/{job.job_id}",
             "created_at": format_time(job.created_at),
@@ -359,7 +370,7 @@ class _Handlers:
         terminal = status in TERMINAL_STATUSES
         cost: str | None = None
         if terminal:
-            cost = format_money(job.price) if status == "complete" else "$0.00"
+            cost = format_money(job.price if status in spec.CHARGED_STATUSES else Decimal(0))
         body: dict[str, Any] = {
             "job_id": job.job_id,
             "status": status,
@@ -370,10 +381,10 @@ class _Handlers:
             "cost": cost,
             "image_url": (
                 f"{self._image_origin(origin)}/_sandbox/images/{job.job_id}.png"
-                if status == "complete"
+                if status == spec.SUCCESS_STATUS
                 else None
             ),
-            "error": _JOB_ERRORS.get(status),
+            "error": _job_error(status),
             "poll_url": f"{origin}/v1/jobs/{job.job_id}",
         }
         if faults.bad_schema:
@@ -385,7 +396,7 @@ class _Handlers:
     async def image(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         found = self.state.job(job_id)
-        if found is None or found[1] != "complete":
+        if found is None or found[1] != spec.SUCCESS_STATUS:
             return _error(404, "not_found", f"No finished image for job {job_id[:140]}.")
         job = found[0]
         png = await anyio.to_thread.run_sync(

@@ -16,11 +16,12 @@ import warnings
 from typing import Final
 
 from PIL import Image
+from sharkapi_spec import MODE_SIZES
 
 __all__ = ["SIDES", "ImageError", "check_image", "render_png"]
 
-#: Output side in pixels for each mode.
-SIDES: Final[dict[str, int]] = {"1k": 1024, "2k": 2048}
+#: Output side in pixels for each mode (the spec's x-sharkapi-modes width).
+SIDES: Final[dict[str, int]] = {mode: size[0] for mode, size in MODE_SIZES.items()}
 
 _GRID: Final = 8  # colours per side of the seed grid
 _PNG_LEVEL: Final = 1  # speed over size: these images never leave the machine

@@ -13,6 +13,7 @@ import collections
 import hashlib
 import heapq
 import random
+import re
 import secrets
 import threading
 import time
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final
+
+import sharkapi_spec as spec
 
 from ._config import SandboxConfig
 
@@ -28,6 +31,7 @@ __all__ = [
     "MARKER_BLOCKED",
     "MARKER_FAIL",
     "MARKER_MODERATE",
+    "MARKER_STATUS",
     "PRICES",
     "TERMINAL_STATUSES",
     "Charge",
@@ -45,21 +49,29 @@ __all__ = [
 MARKER_FAIL: Final = "[fail]"
 MARKER_MODERATE: Final = "[moderate]"
 MARKER_BLOCKED: Final = "[blocked]"
+#: `[status:NAME]` ends the job with any terminal status the spec lists (say a status
+#: added by a later release), with error code `job_NAME` unless it is the success status.
+MARKER_STATUS: Final = re.compile(r"\[status:([a-z0-9_]+)\]")
+_FAILED: Final = "failed"
+_MODERATED: Final = "moderated"
 
-#: List price of each mode (the vendor's table).
-PRICES: Final[dict[str, Decimal]] = {"1k": Decimal("0.01"), "2k": Decimal("0.02")}
+#: List price of each mode (the spec's x-sharkapi-modes).
+PRICES: Final = spec.MODE_PRICES
 
-TERMINAL_STATUSES: Final = frozenset({"complete", "failed", "moderated"})
+TERMINAL_STATUSES: Final = spec.TERMINAL_STATUSES
+# The lifecycle before the end: the spec's first and last non-terminal statuses.
+_WAITING: Final = [status for status in spec.JOB_STATUSES if status not in TERMINAL_STATUSES]
+QUEUED: Final = _WAITING[0]
+PROCESSING: Final = _WAITING[-1]
 
 #: How many requests the log keeps: enough for any test, bounded for long benchmark runs.
 REQUEST_LOG_SIZE: Final = 200_000
 
-Outcome = Literal["complete", "failed", "moderated"]
-
 
 def format_money(amount: Decimal) -> str:
-    """Format an amount as the API's Money string, such as `"$0.02"`."""
-    return f"${amount.quantize(Decimal('0.01'))}"
+    """Format an amount as the API's Money string, such as `"$0.02"` (at least cents)."""
+    whole, _, fraction = f"{amount:f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def format_time(moment: datetime) -> str:
@@ -97,9 +109,10 @@ class Job:
         job_id: `job_` and 16 hex digits.
         account: The owning wallet's label.
         prompt: The prompt as submitted.
-        mode: `1k` or `2k`.
+        mode: One of the spec's modes.
         image: Decoded source image bytes, or None.
-        image_strength: Blend factor for `image` (0.5 when omitted), or None without image.
+        image_strength: Blend factor for `image` (the spec's default when omitted), or None
+            without image.
         created_at: Wall-clock creation time (UTC).
         created_mono: Monotonic creation time, for the lifecycle.
         queued_seconds: Time spent queued.
@@ -119,7 +132,7 @@ class Job:
     created_mono: float
     queued_seconds: float
     processing_seconds: float
-    outcome: Outcome
+    outcome: str
     price: Decimal
     settled: bool = False
 
@@ -132,16 +145,16 @@ class Job:
         """The job's status at monotonic time `now`."""
         elapsed = now - self.created_mono
         if elapsed < self.queued_seconds:
-            return "queued"
+            return QUEUED
         if elapsed < self.queued_seconds + self.processing_seconds:
-            return "processing"
+            return PROCESSING
         return self.outcome
 
     def updated_at(self, status: str) -> datetime | None:
         """Time of the last status change for `status`, None while still queued."""
-        if status == "queued":
+        if status == QUEUED:
             return None
-        if status == "processing":
+        if status == PROCESSING:
             return self.created_at + timedelta(seconds=self.queued_seconds)
         return self.created_at + timedelta(seconds=self.queued_seconds + self.processing_seconds)
 
@@ -377,9 +390,9 @@ class SandboxState:
             wallet = self._accounts.get(job.account)
             if wallet is not None:
                 wallet.reserved -= job.price
-                if job.outcome == "complete":
+                if job.outcome in spec.CHARGED_STATUSES:
                     wallet.balance -= job.price
-            if job.outcome == "complete":
+            if job.outcome in spec.CHARGED_STATUSES:
                 done = job.created_at + timedelta(
                     seconds=job.queued_seconds + job.processing_seconds
                 )
@@ -395,13 +408,17 @@ class SandboxState:
         image_strength: float | None,
     ) -> Job | Decimal:
         """Create a job, or return the spendable amount if the wallet cannot cover its price."""
-        price = PRICES[mode]
+        # A mode the spec adds without a price is charged the highest price, never nothing.
+        price = PRICES.get(mode, spec.MAX_MODE_PRICE)
         lowered = prompt.casefold()
-        outcome: Outcome = "complete"
+        outcome = spec.SUCCESS_STATUS
+        forced = MARKER_STATUS.search(lowered)
         if MARKER_FAIL in lowered:
-            outcome = "failed"
+            outcome = _FAILED
         elif MARKER_MODERATE in lowered:
-            outcome = "moderated"
+            outcome = _MODERATED
+        elif forced is not None and forced.group(1) in TERMINAL_STATUSES:
+            outcome = forced.group(1)
         config = self._config
         now = self._clock()
         with self._lock:
@@ -418,7 +435,9 @@ class SandboxState:
                 prompt=prompt,
                 mode=mode,
                 image=image,
-                image_strength=(0.5 if image_strength is None else image_strength)
+                image_strength=(
+                    spec.IMAGE_STRENGTH_DEFAULT if image_strength is None else image_strength
+                )
                 if image is not None
                 else None,
                 created_at=datetime.now(UTC),

@@ -9,8 +9,10 @@ Bodies come from schemathesis's strategies for `POST /v1/generate`:
   InvalidRequestError and sends nothing. A body with an unknown key or a missing required
   key cannot be written as a `submit(prompt, mode=..., image=..., image_strength=...)` call
   at all: Python refuses it with TypeError. That is a refusal by the language, not by
-  validation, and the test says so; the private `validate_generate` is also checked
-  directly with the values it can take.
+  validation, and the test says so; the same unknown keys given through `extra_fields`
+  are refused by validation. A body without `mode` goes out with the SDK's default mode
+  (the documented rule). The private `validate_generate` is also checked directly with
+  the values it can take.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from hypothesis import strategies as st
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 
-from sharkapi_ext import InvalidRequestError, SharkAPI
+from sharkapi_ext import DEFAULT_MODE, InvalidRequestError, SharkAPI
 from sharkapi_ext._validation import validate_generate
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -130,12 +132,27 @@ def test_every_invalid_body_is_refused_before_sending(body: Any) -> None:
     recorder = Recorder()
     api, http = client(recorder)
     with http, api:
-        if not isinstance(body, dict) or set(body) - KEYS or {"prompt", "mode"} - set(body):
+        if not isinstance(body, dict) or set(body) - KEYS or "prompt" not in body:
             # Not expressible as a submit() call: a non-object body, an unknown key or a
-            # missing required key. Python itself refuses such a call.
+            # missing prompt. Python itself refuses such a call; an unknown key sent
+            # through `extra_fields` is refused by validation.
             kwargs = body if isinstance(body, dict) else {"body": body}
             with pytest.raises(TypeError):
                 api.submit(**{str(k): v for k, v in kwargs.items()})
+            unknown = set(body) - KEYS if isinstance(body, dict) else set()
+            if unknown and isinstance(body.get("prompt"), str):
+                with pytest.raises(InvalidRequestError):
+                    api.submit(body["prompt"], extra_fields={k: body[k] for k in unknown})
+        elif "mode" not in body:
+            # The SDK's rule: `mode` defaults to DEFAULT_MODE and is always sent.
+            kwargs = as_call(body)
+            try:
+                api.submit(kwargs.pop("prompt"), **kwargs)
+            except InvalidRequestError:
+                assert recorder.sent == []
+            else:
+                assert json.loads(recorder.sent[0].content) == {**body, "mode": DEFAULT_MODE}
+            return
         elif any(body.get(key, 0) is None for key in ("image", "image_strength")):
             # JSON null for an optional field: in Python, None means "not given", so the
             # call can only ask for the field to be left out. Either the rest is refused,

@@ -65,11 +65,14 @@ USER_AGENT: Final = f"sharkapi-python/{__version__}"
 # The SDK's own httpx pool. The async client also lets no more requests than
 # MAX_CONNECTIONS wait on the pool at once: httpcore matches every queued request
 # against every connection on each release, which grows with the square of the queue
-# (1,000 concurrent polls then starve). Few idle keep-alive connections, because each
-# idle one costs a readability syscall on every such match (scripts/bench, section 2:
-# 100 kept alive tripled the client's CPU per request against 20).
+# (1,000 concurrent polls then starve). Every connection may stay alive: with fewer
+# kept alive than in use, httpcore 1.0.x closes each released one, so a steady load
+# opened a new connection (and TLS handshake) per request (scripts/bench, section 2).
+# The async client's pool (`_pool.KeepAlivePool`) keeps that cheap in CPU too.
 MAX_CONNECTIONS: Final = 100
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
+DEFAULT_LIMITS: Final = httpx.Limits(
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+)
 # An image host's error page is only kept as an excerpt.
 MAX_DOWNLOAD_ERROR_BYTES: Final = 4096
 # The two unsuccessful endings the SDK has its own error classes for (`JobModeratedError`,
@@ -361,9 +364,11 @@ class BaseClient:
         self._job_url_prefix = self._base + job_url.removesuffix(placeholder)
         # Made last, so that a bad option above leaves no connection pool to close.
         self._owns_http = http_client is None
-        self._http = http_client or self._http_class(
-            headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS
-        )
+        self._http = http_client or self._default_http_client()
+
+    def _default_http_client(self) -> httpx.Client | httpx.AsyncClient:
+        """The client's own httpx client, when the caller gave none."""
+        return self._http_class(headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS)
 
     def __repr__(self) -> str:
         # The token is deliberately absent.
@@ -707,7 +712,7 @@ class BaseClient:
         max_bytes: int,
     ) -> Flow[Path]:
         if isinstance(image, JobStatus):
-            if not image.image_url and image.status == "complete":
+            if not image.image_url and image.status == SUCCESS_STATUS:
                 # The API promises an image_url with every complete job: its fault, not
                 # the caller's.
                 raise UnexpectedResponseError(

@@ -49,11 +49,11 @@ def test_field_option_needs_name_and_value(runner: CliRunner) -> None:
 
 @pytest.fixture
 def later_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spec as a later release might have it: `seed` (integer) and `style` (enum)."""
+    """The spec as a later release might have it: `later_seed` (integer), `later_style` (enum)."""
     schema = copy.deepcopy(dict(spec.GENERATE_REQUEST_SCHEMA))
-    schema["properties"]["seed"] = {"type": "integer", "description": "Random seed."}
-    schema["properties"]["style"] = {"type": "string", "enum": ["vivid", "natural"]}
-    fields = (*spec.GENERATE_REQUEST_FIELDS, "seed", "style")
+    schema["properties"]["later_seed"] = {"type": "integer", "description": "Random seed."}
+    schema["properties"]["later_style"] = {"type": "string", "enum": ["vivid", "natural"]}
+    fields = (*spec.GENERATE_REQUEST_FIELDS, "later_seed", "later_style")
     monkeypatch.setattr(spec, "GENERATE_REQUEST_SCHEMA", MappingProxyType(schema))
     monkeypatch.setattr(spec, "GENERATE_REQUEST_FIELDS", fields)
     monkeypatch.setattr(batch_module, "GENERATE_REQUEST_FIELDS", fields)
@@ -70,11 +70,11 @@ def test_each_new_spec_field_gets_a_typed_option() -> None:
         assert options == {}
 
     result = CliRunner().invoke(
-        command, ["--seed", "3", "--style", "vivid", "--field", "tags=[1, 2]"]
+        command, ["--later-seed", "3", "--later-style", "vivid", "--field", "tags=[1, 2]"]
     )
     assert result.exit_code == 0, result.output
-    assert seen == {"seed": 3, "style": "vivid", "tags": [1, 2]}
-    bad = CliRunner().invoke(command, ["--style", "sepia"])
+    assert seen == {"later_seed": 3, "later_style": "vivid", "tags": [1, 2]}
+    bad = CliRunner().invoke(command, ["--later-style", "sepia"])
     assert bad.exit_code == 2
     assert "vivid" in bad.output
 
@@ -83,12 +83,12 @@ def test_each_new_spec_field_gets_a_typed_option() -> None:
 def test_batch_lines_take_every_spec_field(tmp_path: Path) -> None:
     path = tmp_path / "batch.jsonl"
     lines = [
-        {"prompt": "a", "seed": 3},
+        {"prompt": "a", "later_seed": 3},
         {"prompt": "b", "mode": spec.MODES[-1]},
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     first, second = parse_batch_file(path, spec.DEFAULT_MODE)
-    assert first.extra_fields == {"seed": 3}
+    assert first.extra_fields == {"later_seed": 3}
     assert first.mode == spec.DEFAULT_MODE
     assert second.extra_fields == {}
     assert second.mode == spec.MODES[-1]

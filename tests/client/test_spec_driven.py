@@ -56,10 +56,10 @@ def test_image_strength_range_is_the_specs(twin: Twin, value: float) -> None:
 @pytest.mark.parametrize(
     ("extra", "field", "match"),
     [
-        ({"seed": 3}, "seed", "not a request field"),
+        ({"undeclared": 3}, "undeclared", "not a request field"),
         ({"mode": "2k"}, "mode", "own argument"),
         ({"prompt": "x"}, "prompt", "own argument"),
-        ("seed=3", "extra_fields", "mapping"),
+        ("undeclared=3", "extra_fields", "mapping"),
         ({1: 2}, "extra_fields", "strings"),
     ],
 )
@@ -74,11 +74,13 @@ def test_extra_fields_the_spec_does_not_declare_are_refused(
 
 @pytest.fixture
 def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spec as a later release might have it: an optional integer `seed` field."""
+    """The spec as a later release might have it: an optional integer `later_seed` field."""
     schema = copy.deepcopy(dict(spec.GENERATE_REQUEST_SCHEMA))
-    schema["properties"]["seed"] = {"type": "integer", "minimum": 0, "maximum": 4294967295}
+    schema["properties"]["later_seed"] = {"type": "integer", "minimum": 0, "maximum": 4294967295}
     monkeypatch.setattr(spec, "GENERATE_REQUEST_SCHEMA", MappingProxyType(schema))
-    monkeypatch.setattr(spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "seed"))
+    monkeypatch.setattr(
+        spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "later_seed")
+    )
     _validation._request_validator.cache_clear()
     yield
     _validation._request_validator.cache_clear()
@@ -88,14 +90,14 @@ def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_field_the_spec_declares_is_sent_through_extra_fields(twin: Twin) -> None:
     twin.script.add(accepted(), accepted())
     client = twin()
-    client.submit("a shark", extra_fields={"seed": 7})
-    client.submit("a shark", image=PNG, extra_fields={"seed": 0})
+    client.submit("a shark", extra_fields={"later_seed": 7})
+    client.submit("a shark", image=PNG, extra_fields={"later_seed": 0})
     assert twin.script.requests[0].json() == {
         "prompt": "a shark",
         "mode": spec.DEFAULT_MODE,
-        "seed": 7,
+        "later_seed": 7,
     }
-    assert twin.script.requests[1].json()["seed"] == 0
+    assert twin.script.requests[1].json()["later_seed"] == 0
     assert twin.script.requests[1].json()["image"]
 
 
@@ -105,16 +107,18 @@ def test_extra_fields_are_checked_against_the_spec_schema(
     twin: Twin, seed: object, match: str
 ) -> None:
     with pytest.raises(sdk.InvalidRequestError, match=match) as info:
-        twin().submit("a shark", extra_fields={"seed": seed})
-    assert info.value.field == "seed"
+        twin().submit("a shark", extra_fields={"later_seed": seed})
+    assert info.value.field == "later_seed"
     assert twin.script.requests == []
 
 
 def test_an_extra_value_that_is_not_json_is_refused(twin: Twin, monkeypatch: Any) -> None:
-    monkeypatch.setattr(spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "seed"))
+    monkeypatch.setattr(
+        spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "later_seed")
+    )
     with pytest.raises(sdk.InvalidRequestError, match="JSON") as info:
-        twin().submit("a shark", extra_fields={"seed": float("inf")})
-    assert info.value.field == "seed"
+        twin().submit("a shark", extra_fields={"later_seed": float("inf")})
+    assert info.value.field == "later_seed"
 
 
 def test_wait_ends_at_once_on_a_terminal_status_the_spec_adds(
@@ -143,13 +147,13 @@ def test_a_503_without_retry_after_waits_the_specs_default() -> None:
 
 
 def test_job_status_model_types_every_spec_field_and_keeps_new_ones(twin: Twin) -> None:
-    twin.script.add(polled("complete", seed=7))
+    twin.script.add(polled("complete", later_seed=7))
     status = twin().get_job(JOB_ID)
     model = status.model
     assert isinstance(model, JobStatusModel)
     assert model.job_id == JOB_ID
     assert model.mode.value == status.mode
-    assert model.additional_properties == {"seed": 7}
+    assert model.additional_properties == {"later_seed": 7}
 
 
 def test_job_status_model_that_does_not_fit_is_a_typed_error(twin: Twin) -> None:
@@ -179,8 +183,12 @@ def test_generate_many_sends_spec_fields_given_in_a_mapping(
             sleep=clock.asleep,
             clock=clock,
         ) as client:
-            return await client.generate_many([{"prompt": "a shark", "seed": 5}])
+            return await client.generate_many([{"prompt": "a shark", "later_seed": 5}])
 
     [done] = asyncio.run(run())
     assert isinstance(done, sdk.JobStatus), done
-    assert script.requests[0].json() == {"prompt": "a shark", "mode": spec.DEFAULT_MODE, "seed": 5}
+    assert script.requests[0].json() == {
+        "prompt": "a shark",
+        "mode": spec.DEFAULT_MODE,
+        "later_seed": 5,
+    }

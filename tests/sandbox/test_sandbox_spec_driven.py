@@ -61,11 +61,13 @@ async def test_a_terminal_status_marker_ends_the_job_with_it(
 
 @pytest.fixture
 def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spec as a later release might have it: an optional integer `seed` field."""
+    """The spec as a later release might have it: an optional integer `later_seed` field."""
     schema = copy.deepcopy(dict(spec.GENERATE_REQUEST_SCHEMA))
-    schema["properties"]["seed"] = {"type": "integer", "minimum": 0}
+    schema["properties"]["later_seed"] = {"type": "integer", "minimum": 0}
     monkeypatch.setattr(spec, "GENERATE_REQUEST_SCHEMA", MappingProxyType(schema))
-    monkeypatch.setattr(spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "seed"))
+    monkeypatch.setattr(
+        spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "later_seed")
+    )
     _validation._schema_validator.cache_clear()
     yield
     _validation._schema_validator.cache_clear()
@@ -74,18 +76,20 @@ def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("seed_field")
 async def test_a_field_the_spec_declares_is_accepted_and_checked(api: httpx.AsyncClient) -> None:
     mode = spec.DEFAULT_MODE
-    ok = await api.post("/v1/generate", json={"prompt": "p", "mode": mode, "seed": 4})
+    ok = await api.post("/v1/generate", json={"prompt": "p", "mode": mode, "later_seed": 4})
     assert ok.status_code == 202, ok.text
     conforms(ok.json(), "Job")
-    bad = await api.post("/v1/generate", json={"prompt": "p", "mode": mode, "seed": -1})
+    bad = await api.post("/v1/generate", json={"prompt": "p", "mode": mode, "later_seed": -1})
     assert bad.status_code == 400
-    assert bad.json()["error"]["message"].startswith("seed:")
+    assert bad.json()["error"]["message"].startswith("later_seed:")
 
 
 async def test_a_field_the_spec_does_not_declare_is_400(api: httpx.AsyncClient) -> None:
-    bad = await api.post("/v1/generate", json={"prompt": "p", "mode": spec.DEFAULT_MODE, "seed": 4})
+    bad = await api.post(
+        "/v1/generate", json={"prompt": "p", "mode": spec.DEFAULT_MODE, "undeclared": 4}
+    )
     assert bad.status_code == 400
-    assert "unknown field 'seed'" in bad.json()["error"]["message"]
+    assert "unknown field 'undeclared'" in bad.json()["error"]["message"]
 
 
 def test_an_unpriced_mode_is_charged_the_highest_price(state: SandboxState) -> None:

@@ -645,6 +645,10 @@ def build_server(
 
     Returns:
         The server; run it with `serve_stdio` or connect an `mcp.Client` to it in-process.
+
+    Raises:
+        ValueError: ``config.max_cost`` is not a finite amount >= 0.
+        OSError: An allowed directory does not exist or is not a directory.
     """
     tools = _Tools(
         client,

@@ -44,6 +44,10 @@ async def serve_stdio(
         sandbox: Start a local sandbox in this process and use it (no account needed).
         base_url: The API's base URL (default: ``SHARKAPI_BASE_URL`` or the real API).
         poll_interval: Seconds between polls (default: the spec's interval; 0.25 with sandbox).
+
+    Raises:
+        ValueError: ``config.max_cost`` is not a finite amount >= 0.
+        OSError: An allowed directory is missing, or the sandbox cannot bind a port.
     """
     with contextlib.ExitStack() as stack:
         env_token = os.environ.get("SHARKAPI_TOKEN")

@@ -150,3 +150,24 @@ def test_the_cli_does_not_import_the_mcp_sdk_until_the_command_runs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--max-cost", "-1"], "must be a finite amount >= 0"),
+        (["--max-cost", "lots"], "not an amount of dollars"),
+        (["--max-cost", "NaN"], "must be a finite amount >= 0"),
+        (["--max-wait", "0"], "positive, finite number of seconds"),
+        (["--max-wait", "inf"], "positive, finite number of seconds"),
+        (["--allow-dir", "/nonexistent-dir-for-sure"], "does not exist"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str], words: str) -> None:
+    from click.testing import CliRunner
+
+    from sharkapi_ext.cli import cli
+
+    result = CliRunner().invoke(cli, ["mcp", "--sandbox", *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output

@@ -41,6 +41,7 @@ from ._images import MAX_IMAGE_BYTES, ImageSource, decode_image, encode_image
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._aiohttp import AiohttpTransport, aiohttp_http_client
     from ._async_client import AsyncSharkAPI, GenerateRequest
     from ._client import SharkAPI
     from ._core import DEFAULT_BASE_URL
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 # beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
 # the sandbox is an independent implementation of the API.
 _LAZY = {
+    "AiohttpTransport": "._aiohttp",
+    "aiohttp_http_client": "._aiohttp",
     "AsyncSharkAPI": "._async_client",
     "GenerateRequest": "._async_client",
     "SharkAPI": "._client",
@@ -87,6 +90,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AiohttpTransport",
     "AsyncSharkAPI",
     "AuthenticationError",
     "BadRequestError",
@@ -112,6 +116,7 @@ __all__ = [
     "UnexpectedResponseError",
     "WaitTimeoutError",
     "__version__",
+    "aiohttp_http_client",
     "decode_image",
     "encode_image",
     "image_extension",

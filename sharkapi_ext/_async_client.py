@@ -1,4 +1,4 @@
-"""`AsyncSharkAPI`, the asyncio client: the I/O half; every decision is in `_core`."""
+"""`AsyncSharkAPI`, the asyncio client: the I/O half; every decision is in `BaseClient`."""
 
 from __future__ import annotations
 
@@ -13,19 +13,14 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import (
-    MAX_CONNECTIONS,
-    BaseClient,
-    Fetch,
-    Flow,
-    Send,
-    Sleep,
-)
+from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
+from ._flow import Fetch, Flow, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
+from ._pool import async_transport
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
@@ -62,6 +57,9 @@ class AsyncSharkAPI(BaseClient):
 
     Takes the same arguments as `SharkAPI`, except that ``http_client`` is an
     ``httpx.AsyncClient`` and ``sleep`` is a coroutine function.
+
+    Raises:
+        InvalidRequestError: No token, or a bad option.
     """
 
     _http: httpx.AsyncClient
@@ -93,6 +91,11 @@ class AsyncSharkAPI(BaseClient):
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
 
+    def _default_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+        )
+
     # -- the driver: the only place this class does I/O -------------------------------
 
     async def _run(self, flow: Flow[T]) -> T:
@@ -120,7 +123,10 @@ class AsyncSharkAPI(BaseClient):
         # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
         # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+            if self._gate.locked():
+                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                    await self._gate.acquire()
+            else:  # free: taken at once, without the cost of arming a timer
                 await self._gate.acquire()
         except TimeoutError as exc:
             raise httpx.PoolTimeout(
@@ -190,11 +196,36 @@ class AsyncSharkAPI(BaseClient):
         image_strength: float | None = None,
         extra_fields: Mapping[str, JSON] | None = None,
     ) -> Job:
-        """Submit a generation job; see `SharkAPI.submit`."""
+        """Submit a generation job; see `SharkAPI.submit` for the arguments.
+
+        Returns:
+            The new `Job`.
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            SubmissionOutcomeUnknownError: The submit may have created a job; not resubmitted.
+            APIStatusError: The API refused (402 balance, 422 moderation, ...).
+            APIConnectionError: No job was created: the API could not be reached.
+            UnexpectedResponseError: A 2xx answer that does not parse.
+        """
         return await self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     async def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
-        """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`."""
+        """Fetch a job's current `JobStatus`; see `SharkAPI.get_job`.
+
+        Args:
+            job_id: A job id, or a `Job` or `JobStatus`.
+
+        Returns:
+            The job's status now.
+
+        Raises:
+            InvalidRequestError: Not a valid job id; nothing was sent.
+            NotFoundError: The API does not know the job.
+            APIStatusError: Another refusal, or 429/5xx after the retries.
+            APIConnectionError: The API could not be reached after the retries.
+            UnexpectedResponseError: The answer does not parse.
+        """
         return await self._run(self._get_job_flow(job_id))
 
     async def wait(
@@ -205,7 +236,19 @@ class AsyncSharkAPI(BaseClient):
         poll_interval: float | None = None,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
-        """Poll a job until it finishes; see `SharkAPI.wait`."""
+        """Poll a job until it finishes; see `SharkAPI.wait` for the arguments.
+
+        Returns:
+            The finished `JobStatus` (status ``complete``).
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            JobFailedError: The job failed (not charged).
+            JobModeratedError: The job was moderated (not charged).
+            WaitTimeoutError: The deadline passed first; the job may still finish.
+            APIStatusError: A refusal no retry can change (401, 403, 404).
+            UnexpectedResponseError: An answer that does not parse.
+        """
         return await self._run(self._wait_flow(job, timeout, poll_interval, on_update))
 
     async def generate(
@@ -219,7 +262,21 @@ class AsyncSharkAPI(BaseClient):
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
     ) -> JobStatus:
-        """Submit a job and wait for it; see `SharkAPI.generate`."""
+        """Submit a job and wait for it; see `SharkAPI.generate` for the arguments.
+
+        Returns:
+            The finished `JobStatus` (status ``complete``).
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            SubmissionOutcomeUnknownError: The submit may have created a job; not resubmitted.
+            JobFailedError: The job failed (not charged).
+            JobModeratedError: The job was moderated (not charged).
+            WaitTimeoutError: The deadline passed first; resume with `wait(err.job_id)`.
+            APIStatusError: The API refused the submit or a poll.
+            APIConnectionError: The API could not be reached.
+            UnexpectedResponseError: An answer that does not parse.
+        """
         return await self._run(
             self._generate_flow(
                 prompt, mode, image, image_strength, timeout, on_update, extra_fields
@@ -251,6 +308,11 @@ class AsyncSharkAPI(BaseClient):
             For each request, its finished `JobStatus` or the exception that ended it
             (which names the job id when a job was created). One failure never cancels
             the others.
+
+        Raises:
+            InvalidRequestError: ``requests`` is not a list of requests, or
+                ``concurrency`` is not a whole number >= 1. A bad item is returned as
+                its result instead.
         """
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(
@@ -306,11 +368,31 @@ class AsyncSharkAPI(BaseClient):
         timeout: float = 300.0,
         max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> Path:
-        """Save a finished job's image; see `SharkAPI.download`."""
+        """Save a finished job's image; see `SharkAPI.download` for the arguments.
+
+        Returns:
+            The path of the file written.
+
+        Raises:
+            InvalidRequestError: A bad argument (a job without an image, an unusable path).
+            DownloadError: The image could not be fetched, is too large, is not an image,
+                or cannot be written; no partial file is left.
+            UnexpectedResponseError: A complete job without an ``image_url``.
+        """
         return await self._run(self._download_flow(image, dest, timeout, max_bytes))
 
     async def call(self, operation: Operation, /, **kwargs: Any) -> Any:
-        """Run any generated operation through this client; see `SharkAPI.call`."""
+        """Run any generated operation through this client; see `SharkAPI.call`.
+
+        Returns:
+            What the generated operation parses from the 2xx answer.
+
+        Raises:
+            InvalidRequestError: Unknown operation or arguments; nothing was sent.
+            APIStatusError: The API answered with an error status.
+            APIConnectionError: The API could not be reached after the retries.
+            UnexpectedResponseError: A 2xx answer the generated parser cannot read.
+        """
         return await self._run(call_flow(self, operation, kwargs))
 
     async def aclose(self) -> None:

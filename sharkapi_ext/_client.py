@@ -1,4 +1,4 @@
-"""`SharkAPI`, the synchronous client: the I/O half; every decision is in `_core`."""
+"""`SharkAPI`, the synchronous client: the I/O half; every decision is in `BaseClient`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import (
-    BaseClient,
-    Fetch,
-    Flow,
-    Send,
-    Sleep,
-)
+from ._core import BaseClient
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._flow import Fetch, Flow, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
@@ -39,9 +34,11 @@ class SharkAPI(BaseClient):
             ``https://api.sharkapi.dev``. Plain http is refused unless the host is
             loopback or ``allow_insecure_http`` is set.
         timeout: Seconds one request may take, from sending to the last byte of the answer.
-        max_retries: Retries of one call after transient failures (0: none). See
-            ``_retry`` for what is retried; a submit is never retried once it may have
-            created a job.
+        max_retries: Retries of one call after transient failures (0: none): connection
+            errors, timeouts, 429 and 5xx for reads; for a submit, only failures that
+            prove no job was created (refused connection, 429, 503). A submit is never
+            retried once it may have created a job. The README's "Retries and polling"
+            has the table.
         poll_interval: Seconds between polls in `wait` (default: the spec's
             ``POLL_INTERVAL_SECONDS``).
         http_client: An ``httpx.Client`` to send through (proxies, transports, hooks).
@@ -155,16 +152,36 @@ class SharkAPI(BaseClient):
                 (added by a later API release), as JSON values. Checked against the
                 spec's ``GenerateRequest`` schema before anything is sent.
 
+        Returns:
+            The new `Job` (status ``queued``, with its id and estimated cost).
+
         Raises:
             InvalidRequestError: A bad argument; nothing was sent.
             SubmissionOutcomeUnknownError: The request broke after it may have created a
                 job; it is not resubmitted.
             APIStatusError: The API refused (402 balance, 422 moderation, ...).
+            APIConnectionError: No job was created: the API could not be reached.
+            UnexpectedResponseError: A 2xx answer that does not parse; the job was
+                probably created (``job_id`` is set when it could be read).
         """
         return self._run(self._submit_flow(prompt, mode, image, image_strength, extra_fields))
 
     def get_job(self, job_id: str | Job | JobStatus) -> JobStatus:
-        """Fetch a job's current `JobStatus` (one poll, with retries)."""
+        """Fetch a job's current `JobStatus` (one poll, with retries).
+
+        Args:
+            job_id: A job id, or a `Job` or `JobStatus`.
+
+        Returns:
+            The job's status as the API reports it now (unknown statuses included).
+
+        Raises:
+            InvalidRequestError: Not a valid job id; nothing was sent.
+            NotFoundError: The API does not know the job (or it is another account's).
+            APIStatusError: Another refusal (401, 403, ...), or 429/5xx after the retries.
+            APIConnectionError: The API could not be reached after the retries.
+            UnexpectedResponseError: The answer does not parse.
+        """
         return self._run(self._get_job_flow(job_id))
 
     def wait(
@@ -188,10 +205,13 @@ class SharkAPI(BaseClient):
             The finished `JobStatus` (status ``complete``).
 
         Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
             JobFailedError: The job failed, or ended with another terminal status the
                 spec lists (``sharkapi_spec.TERMINAL_STATUSES``) (not charged).
             JobModeratedError: The job was moderated (not charged).
             WaitTimeoutError: The deadline passed first; the job may still finish.
+            APIStatusError: A refusal no retry can change (401, 403, 404).
+            UnexpectedResponseError: An answer that does not parse.
         """
         return self._run(self._wait_flow(job, timeout, poll_interval, on_update))
 
@@ -208,8 +228,31 @@ class SharkAPI(BaseClient):
     ) -> JobStatus:
         """Submit a job and wait for it: `submit` then `wait`. Errors name the job id.
 
-        Takes `submit`'s arguments, plus ``timeout`` and ``on_update`` of `wait`.
+        Everything `wait` checks is checked before the job is submitted (and paid for).
         ``timeout`` is one deadline for both: the submit's retries and pauses spend it too.
+
+        Args:
+            prompt: What to draw; see `submit`.
+            mode: The mode (default: the cheapest); see `submit`.
+            image: A source image for image-to-image; see `submit`.
+            image_strength: The source's weight; see `submit`.
+            extra_fields: More spec request fields; see `submit`.
+            timeout: The wait's deadline in seconds; see `wait`.
+            on_update: Called as the status changes; see `wait`.
+
+        Returns:
+            The finished `JobStatus` (status ``complete``).
+
+        Raises:
+            InvalidRequestError: A bad argument; nothing was sent.
+            SubmissionOutcomeUnknownError: The submit may have created a job; not resubmitted.
+            JobFailedError: The job failed (not charged).
+            JobModeratedError: The job was moderated (not charged).
+            WaitTimeoutError: The deadline passed first; resume with `wait(err.job_id)`.
+            APIStatusError: The API refused the submit or a poll.
+            APIConnectionError: The API could not be reached (before any job was created,
+                or while polling: then ``job_id`` is set).
+            UnexpectedResponseError: An answer that does not parse.
         """
         return self._run(
             self._generate_flow(
@@ -233,10 +276,17 @@ class SharkAPI(BaseClient):
         a JPEG becomes ``out.jpg``). The file appears only once complete and checked,
         with the mode the umask gives. ``timeout`` bounds every attempt and retry.
 
+        Args:
+            image: A finished `JobStatus`, or an image URL.
+            dest: A file path, or a directory (existing, or ending with a separator).
+            timeout: Seconds for the whole download, retries included.
+            max_bytes: The most bytes accepted.
+
         Returns:
             The path the image was saved to.
 
         Raises:
+            InvalidRequestError: A bad argument (a job without an image, an unusable path).
             DownloadError: The image could not be fetched, is too large, is not an image,
                 or cannot be written (a full disk, a name over 255 bytes); no partial
                 file is left.
@@ -263,6 +313,7 @@ class SharkAPI(BaseClient):
         Raises:
             InvalidRequestError: Unknown operation or arguments; nothing was sent.
             APIStatusError: The API answered with an error status.
+            APIConnectionError: The API could not be reached after the retries.
             UnexpectedResponseError: A 2xx answer the generated parser cannot read.
         """
         return self._run(call_flow(self, operation, kwargs))

@@ -18,20 +18,31 @@ from typing import Any, TypeVar
 import click
 import sharkapi_spec as spec
 
-from sharkapi_ext import AsyncSharkAPI, JobStatus, SharkAPI, SharkAPIError
+from sharkapi_ext import (
+    AsyncSharkAPI,
+    DownloadError,
+    InvalidRequestError,
+    JobError,
+    JobStatus,
+    SharkAPI,
+    SharkAPIError,
+    WaitTimeoutError,
+)
 
-from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch
+from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch, validate_requests
 from ._display import StatusLine, is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNKNOWN,
+    SEE_EXIT_CODES,
+    cli_message,
     exit_code_for,
-    one_line,
 )
 from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._journal import JournalLockedError
+from ._output import check_destination, check_directory
 
 __all__ = ["cli", "main"]
 
@@ -66,7 +77,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SharkAPIError as exc:
-            click.echo(one_line(exc), err=True)
+            settings = ctx.find_object(Settings) or Settings()
+            base_url = None if settings.sandbox else settings.base_url
+            for line in cli_message(exc, base_url=base_url):
+                click.echo(line, err=True)
             ctx.exit(exit_code_for(exc))
 
 
@@ -76,18 +90,21 @@ def _connection_options(func: F) -> F:
         click.option(
             "--base-url",
             envvar="SHARKAPI_BASE_URL",
+            metavar="URL",
             help="API base URL (env SHARKAPI_BASE_URL; default https://api.sharkapi.dev).",
         ),
         click.option(
             "--token",
             envvar="SHARKAPI_TOKEN",
+            metavar="TOKEN",
             help="API token (env SHARKAPI_TOKEN). Never printed.",
         ),
         click.option(
             "--sandbox",
             is_flag=True,
             default=None,
-            help="Start a local sandbox in this process and use it (no account, no network).",
+            help="Start a local sandbox in this process and use it (no account, no network); "
+            "overrides --base-url and --token.",
         ),
         click.option(
             "--poll-interval",
@@ -120,8 +137,32 @@ class _Seconds(click.ParamType[float]):
 
 SECONDS = _Seconds()
 
+
+class _Rate(_Seconds):
+    """A finite, positive rate (requests per second)."""
+
+    name = "rate"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is not a positive, finite number per second", param, ctx)
+
+
+RATE = _Rate()
+
 _output_option = click.option(
-    "-o", "--output", help="File or directory for the image (default: ./<job_id>.png)."
+    "-o",
+    "--output",
+    metavar="PATH",
+    help="File, or directory (existing, or ending in /), for the image "
+    "(default: ./<job_id>.png). An existing file is not replaced without --overwrite.",
+)
+_overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace the -o file if it already exists."
 )
 _timeout_option = click.option(
     "--timeout", type=SECONDS, default=600.0, show_default=True, help="Seconds to wait for the job."
@@ -132,21 +173,38 @@ _json_option = click.option(
 
 
 def _merge(ctx: click.Context, **given: Any) -> Settings:
+    # One Settings object for the group and its command (the group's error handler reads
+    # it); a value given after the command name wins over the one given before it.
     settings: Settings = ctx.ensure_object(Settings)
-    # A value given after the command name wins over the one given before it.
-    merged = Settings(
-        base_url=given.get("base_url") or settings.base_url,
-        token=given.get("token") or settings.token,
-        sandbox=bool(given.get("sandbox") or settings.sandbox),
-        poll_interval=given.get("poll_interval") or settings.poll_interval,
-    )
-    ctx.obj = merged
-    return merged
+    settings.base_url = given.get("base_url") or settings.base_url
+    settings.token = given.get("token") or settings.token
+    settings.sandbox = bool(given.get("sandbox") or settings.sandbox)
+    settings.poll_interval = given.get("poll_interval") or settings.poll_interval
+    return settings
+
+
+def _check_settings(settings: Settings) -> None:
+    """Say, in the command line's words, what is missing before any client is made."""
+    if settings.sandbox:
+        if settings.base_url:
+            click.echo(
+                f"Note: --sandbox overrides --base-url ({settings.base_url}); "
+                "using an in-process sandbox.",
+                err=True,
+            )
+        return
+    if not settings.token:
+        raise InvalidRequestError(
+            "token",
+            "no API token: pass --token TOKEN or set SHARKAPI_TOKEN "
+            "(or try the local sandbox, no account needed: add --sandbox)",
+        )
 
 
 @contextlib.contextmanager
 def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, float]]:
     """(base_url, token, poll_interval), starting the in-process sandbox when asked."""
+    _check_settings(settings)
     with contextlib.ExitStack() as stack:
         base_url, token = settings.base_url, settings.token
         poll = settings.poll_interval
@@ -155,6 +213,22 @@ def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, fl
             base_url, token = sandbox.base_url, sandbox.token
             poll = poll or SANDBOX_POLL_INTERVAL
         yield base_url, token, poll or spec.POLL_INTERVAL_SECONDS
+
+
+@contextlib.contextmanager
+def _cli_construction_errors(base_url: str | None) -> Iterator[None]:
+    """Reword the client's refusal of a plain-http URL, which names a Python-only option."""
+    try:
+        yield
+    except InvalidRequestError as exc:
+        url = base_url or ""
+        if exc.field != "base_url" or not url.lower().startswith("http://"):
+            raise
+        raise InvalidRequestError(
+            "base_url",
+            f"plain http to {url} would send the token in clear: use an https:// --base-url "
+            "(plain http is allowed only to loopback addresses, such as a local sandbox)",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -167,11 +241,11 @@ def open_client(settings: Settings) -> Iterator[SharkAPI]:
     Yields:
         The client.
     """
-    with (
-        _connection(settings) as (base_url, token, poll),
-        SharkAPI(token, base_url=base_url, poll_interval=poll) as client,
-    ):
-        yield client
+    with _connection(settings) as (base_url, token, poll):
+        with _cli_construction_errors(base_url):
+            client = SharkAPI(token, base_url=base_url, poll_interval=poll)
+        with client:
+            yield client
 
 
 def _start_sandbox() -> Any:
@@ -212,7 +286,7 @@ def _emit_json(data: dict[str, Any]) -> None:
 
 
 def _resume_command(ctx: click.Context, job_id: str, output: str | None) -> str:
-    settings: Settings = ctx.obj
+    settings: Settings = ctx.find_object(Settings) or Settings()
     words = ["sharkapi", "wait", job_id]
     # Only the URL, never the token: the resume line is printed and may be pasted anywhere.
     if settings.base_url and not settings.sandbox:
@@ -222,22 +296,54 @@ def _resume_command(ctx: click.Context, job_id: str, output: str | None) -> str:
     return shlex.join(words)
 
 
+def _how_to_resume(ctx: click.Context, job_id: str, output: str | None) -> str:
+    settings: Settings = ctx.find_object(Settings) or Settings()
+    if settings.sandbox:
+        return (
+            f"Job {job_id} ran in this process's sandbox, which has stopped: the job is gone "
+            "with it. To resume jobs, run `sharkapi sandbox` and point --base-url at it."
+        )
+    return f"Resume with: {_resume_command(ctx, job_id, output)}"
+
+
 def _interrupted(ctx: click.Context, job_id: str | None, output: str | None) -> None:
-    settings: Settings = ctx.obj
     if job_id is None:
         click.echo(
             "Interrupted before the job id was known; a job may have been created.", err=True
         )
     else:
         click.echo(f"Interrupted. Job {job_id} is still running.", err=True)
-        if settings.sandbox:
-            click.echo("(It ran in this process's sandbox, which has stopped.)", err=True)
-        else:
-            click.echo(f"Resume with: {_resume_command(ctx, job_id, output)}", err=True)
+        click.echo(_how_to_resume(ctx, job_id, output), err=True)
     ctx.exit(EXIT_INTERRUPTED)
 
 
+def _stopped(
+    ctx: click.Context, exc: SharkAPIError, output: str | None, timeout: float | None = None
+) -> None:
+    """Report an error about a job that may still give its image, with the way back to it."""
+    settings: Settings = ctx.find_object(Settings) or Settings()
+    job_id = exc.job_id
+    if job_id is None or isinstance(exc, JobError):
+        raise exc  # nothing to resume: the group prints it
+    if isinstance(exc, WaitTimeoutError):
+        seen = exc.last_status.status if exc.last_status is not None else "no answer yet"
+        within = f" within {timeout:g} s" if timeout is not None else ""
+        lines = [
+            f"WaitTimeoutError: job {job_id} did not finish{within} (last status: {seen}); "
+            "it may still finish"
+        ]
+    else:
+        lines = cli_message(exc, base_url=None if settings.sandbox else settings.base_url)
+        if isinstance(exc, DownloadError):
+            lines.append(f"Job {job_id} is complete and paid for; only the download failed.")
+    for line in lines:
+        click.echo(line, err=True)
+    click.echo(_how_to_resume(ctx, job_id, output), err=True)
+    ctx.exit(exit_code_for(exc))
+
+
 def _finish(
+    ctx: click.Context,
     client: SharkAPI,
     status: JobStatus,
     output: str | None,
@@ -245,7 +351,12 @@ def _finish(
     as_json: bool,
     started: float,
 ) -> None:
-    path = client.download(status, output or ".")
+    try:
+        path = client.download(status, output or ".")
+    except SharkAPIError as exc:
+        exc.job_id = exc.job_id or status.job_id
+        _stopped(ctx, exc, output)
+        raise  # pragma: no cover - _stopped exits
     if as_json:
         data = _status_dict(status)
         data["path"] = str(path)
@@ -276,19 +387,24 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
     return value
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("prompt")
 @mode_option()
 @click.option(
-    "--image", type=click.Path(exists=True, dir_okay=False), help="Source image (PNG/JPEG)."
+    "--image",
+    metavar="PATH",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Source image (PNG/JPEG).",
 )
 @click.option(
     "--strength",
+    metavar=f"{spec.IMAGE_STRENGTH_MIN:g}..{spec.IMAGE_STRENGTH_MAX:g}",
     type=click.FloatRange(spec.IMAGE_STRENGTH_MIN, spec.IMAGE_STRENGTH_MAX),
     help=f"How much the source shapes the output (server default {spec.IMAGE_STRENGTH_DEFAULT}).",
 )
 @request_field_options(_GENERATE_OPTIONS)
 @_output_option
+@_overwrite_option
 @_timeout_option
 @_json_option
 @_connection_options
@@ -301,14 +417,19 @@ def generate(
     image: str | None,
     strength: float | None,
     output: str | None,
+    overwrite: bool,
     timeout: float,
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Generate one image from PROMPT, wait for it and save it."""
+    """Generate one image from PROMPT, wait for it and save it.
+
+    The destination is checked before the job is submitted, so a bad -o costs nothing.
+    """
     extra_fields = pop_extra_fields(options)
     settings = _merge(ctx, **options)
     _parse_strength(strength, image)
+    check_destination(output, overwrite=overwrite)
     started = time.monotonic()
     job_id: str | None = None
     with open_client(settings) as client:
@@ -326,10 +447,12 @@ def generate(
                 status = client.wait(job, timeout=timeout, on_update=line.update)
         except KeyboardInterrupt:
             _interrupted(ctx, job_id, output)
-        _finish(client, status, output, as_json=as_json, started=started)
+        except SharkAPIError as exc:
+            _stopped(ctx, exc, output, timeout)
+        _finish(ctx, client, status, output, as_json=as_json, started=started)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("job_id")
 @_json_option
 @_connection_options
@@ -354,9 +477,10 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
     click.echo(", ".join(parts))
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("job_id")
 @_output_option
+@_overwrite_option
 @_timeout_option
 @_json_option
 @_connection_options
@@ -366,12 +490,14 @@ def wait(
     /,
     job_id: str,
     output: str | None,
+    overwrite: bool,
     timeout: float,
     as_json: bool,
     **options: Any,
 ) -> None:
     """Wait for an existing job and save its image (resumes by id; submits nothing)."""
     settings = _merge(ctx, **options)
+    check_destination(output, overwrite=overwrite)
     started = time.monotonic()
     with open_client(settings) as client:
         try:
@@ -380,7 +506,9 @@ def wait(
                 final = client.wait(job_id, timeout=timeout, on_update=line.update)
         except KeyboardInterrupt:
             _interrupted(ctx, job_id, output)
-        _finish(client, final, output, as_json=as_json, started=started)
+        except SharkAPIError as exc:
+            _stopped(ctx, exc, output, timeout)
+        _finish(ctx, client, final, output, as_json=as_json, started=started)
 
 
 def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:
@@ -393,15 +521,23 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return adopted
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--out",
     required=True,
+    metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory for the images and the journal (.sharkapi-journal.jsonl).",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    metavar="N",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once.",
+)
 @mode_option(" Lines that name a mode keep theirs.")
 @click.option(
     "--timeout",
@@ -447,11 +583,25 @@ def batch(
     process died during its submit, or the connection broke) is reported and not
     resubmitted: find its job and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown.
 
-    Exit status: 0 when every request has its image, 9 when some outcome is unknown,
-    7 when some failed, 3 or 4 when the account stopped the batch.
+    Every line is checked first, as submit would check it (prompt length, mode, image
+    file, strength): if any line is invalid, each one's reason is printed and nothing is
+    submitted.
+
+    Exit status: 0 when every request has its image, 2 when a line is invalid (nothing
+    was submitted), 9 when some outcome is unknown, 7 when some failed, 3 or 4 when the
+    account stopped the batch.
     """
     settings = _merge(ctx, **options)
     requests = parse_batch_file(file, mode)
+    invalid = validate_requests(requests)
+    if invalid:
+        for request, reason in invalid:
+            click.echo(f"{file}:{request.line}: {reason}", err=True)
+        raise click.UsageError(
+            f"{len(invalid)} of {len(requests)} lines are invalid (listed above); nothing "
+            "was submitted. Fix them and run the command again."
+        )
+    check_directory(out, "--out")
     with _connection(settings) as (base_url, token, poll):
         try:
             result = asyncio.run(
@@ -493,7 +643,9 @@ async def _run_batch(
     resubmit_unknown: bool,
     adopt: dict[int, str],
 ) -> BatchResult:
-    async with AsyncSharkAPI(token, base_url=base_url, poll_interval=poll) as client:
+    with _cli_construction_errors(base_url):
+        client = AsyncSharkAPI(token, base_url=base_url, poll_interval=poll)
+    async with client:
         return await run_batch(
             client,
             requests,
@@ -507,6 +659,12 @@ async def _run_batch(
 
 
 def _print_summary(result: BatchResult, out: Path) -> None:
+    here = [f"submitted {result.submitted}", f"finished {result.finished_here}"]
+    if result.failed_here:
+        here.append(f"failed {result.failed_here}")
+    click.echo(f"This run: {', '.join(here)}, cost ${result.cost_here:.2f}")
+    if result.finished_before:
+        click.echo(f"Earlier runs: {result.finished_before} finished (not redone)")
     click.echo(
         f"Images: {result.images}/{result.total} in {out} "
         f"({result.downloaded} downloaded by this run)"
@@ -514,15 +672,20 @@ def _print_summary(result: BatchResult, out: Path) -> None:
     if result.failures:
         reasons = ", ".join(f"{name} {count}" for name, count in sorted(result.failures.items()))
         click.echo(f"Failures: {sum(result.failures.values())} ({reasons})")
+        for line, reason in sorted(result.failed_lines.items()):
+            click.echo(f"  line {line}: {reason}")
     if result.unknown:
         lines = ", ".join(str(line) for line in sorted(result.unknown))
         click.echo(
             f"Outcome unknown: {len(result.unknown)} (lines {lines}); not resubmitted. A job may "
             "exist: find it and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown."
         )
+    if result.changed:
+        lines = ", ".join(str(line) for line in result.changed)
+        click.echo(f"Changed since the last run: lines {lines} (submitted as new requests)")
     if result.pending:
         click.echo(f"Not submitted: {result.pending} (stopped early); run the command again.")
-    click.echo(f"Total cost: ${result.cost:.2f}")
+    click.echo(f"Total cost: ${result.cost:.2f} (all runs)")
 
 
 def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
@@ -537,44 +700,85 @@ def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> D
     return amount
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@cli.command(epilog=SEE_EXIT_CODES)
+@click.option("--host", metavar="HOST", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    metavar="PORT",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="0 picks a free port (the banner shows which).",
+)
 @click.option(
     "--job-seconds",
+    metavar="SECONDS",
     type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
     help="How long a job takes (a quarter queued, the rest processing).",
 )
 @click.option(
-    "--balance", callback=_decimal, help="Balance of the ready token, e.g. 5.00 (default 100.00)."
+    "--balance",
+    metavar="AMOUNT",
+    callback=_decimal,
+    help="Balance of the ready token, e.g. 5.00 (default 100.00).",
 )
-@click.option("--seed", type=int, help="Seed of the fault generator.")
+@click.option("--seed", metavar="N", type=int, help="Seed of the fault generator.")
 @click.option(
-    "--rate-429", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 429."
-)
-@click.option("--rate-503", type=click.FloatRange(0, 1), default=0.0, help="Share answered 503.")
-@click.option(
-    "--rate-500", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 500."
-)
-@click.option(
-    "--rate-502", type=click.FloatRange(0, 1), default=0.0, help="Share answered by an HTML 502."
+    "--rate-429",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share of requests answered 429.",
 )
 @click.option(
-    "--rate-slow", type=click.FloatRange(0, 1), default=0.0, help="Share delayed by --slow-seconds."
+    "--rate-503",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered 503.",
 )
-@click.option("--slow-seconds", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option(
+    "--rate-500",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered by an HTML 500.",
+)
+@click.option(
+    "--rate-502",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share answered by an HTML 502.",
+)
+@click.option(
+    "--rate-slow",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    default=0.0,
+    help="Share delayed by --slow-seconds.",
+)
+@click.option(
+    "--slow-seconds",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Delay of a slow answer.",
+)
 @click.option(
     "--rate-drop-after-create",
     type=click.FloatRange(0, 1),
+    metavar="SHARE",
     default=0.0,
     help="Share of submits whose job is created and whose connection is then dropped.",
 )
 @click.option(
     "--rate-limit-per-second",
-    type=SECONDS,
-    help="Per-token request rate above which 429 is answered.",
+    type=RATE,
+    help="Requests per second per token above which 429 is answered.",
 )
 def sandbox(
     host: str,
@@ -600,16 +804,37 @@ def sandbox(
     if balance is not None:
         settings["default_balance"] = balance
     config = SandboxConfig(**settings)
-    shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"SharkAPI sandbox on http://{shown_host}:{port}")
-    click.echo(f"Ready token: {DEFAULT_TOKEN}")
-    click.echo(
-        f"Try: SHARKAPI_BASE_URL=http://{shown_host}:{port} SHARKAPI_TOKEN={DEFAULT_TOKEN} "
-        'sharkapi generate "a great white shark"'
-    )
-    sys.stdout.flush()
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(config, host=host, port=port, log_level="warning")
+
+    def banner(base_url: str) -> None:
+        # Printed only once the port is bound, with the real port (also for --port 0).
+        click.echo(f"SharkAPI sandbox on {base_url}")
+        click.echo(f"Ready token: {DEFAULT_TOKEN}")
+        click.echo(
+            f"Try: SHARKAPI_BASE_URL={base_url} SHARKAPI_TOKEN={DEFAULT_TOKEN} "
+            'sharkapi generate "a great white shark"'
+        )
+        sys.stdout.flush()
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(config, host=host, port=port, log_level="warning", on_listening=banner)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {reason} "
+            "(choose another --port, or --port 0 for a free one)"
+        ) from None
+
+
+def _register_mcp() -> None:
+    # `sharkapi mcp` (the `mcp` extra): its command module needs only click; the MCP SDK
+    # is imported when the command runs, so other commands never pay for it.
+    from sharkapi_ext.mcp import mcp_command
+
+    cli.add_command(mcp_command)
+
+
+_register_mcp()
 
 
 def main(argv: list[str] | None = None) -> None:

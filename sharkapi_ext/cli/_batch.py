@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from sharkapi_spec import GENERATE_REQUEST_FIELDS
 
 from sharkapi_ext import (
@@ -37,7 +44,7 @@ from sharkapi_ext import (
 
 from ._journal import Journal, KeyState, request_key
 
-__all__ = ["BatchRequest", "BatchResult", "parse_batch_file", "run_batch"]
+__all__ = ["BatchRequest", "BatchResult", "parse_batch_file", "run_batch", "validate_requests"]
 
 # Refusals that no retry will change: the request itself is at fault.
 _FINAL_SUBMIT_ERRORS = (InvalidRequestError, BadRequestError, ModerationError)
@@ -86,7 +93,8 @@ def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
         The requests, in file order.
 
     Raises:
-        click.UsageError: A JSON line is malformed; nothing is submitted then.
+        click.UsageError: A JSON line is malformed, or the file holds no request;
+            nothing is submitted then.
     """
     requests: list[BatchRequest] = []
     text = path.read_text(encoding="utf-8")
@@ -125,44 +133,97 @@ def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
             fields["image_strength"] = None
         key = request_key(number, fields)
         requests.append(BatchRequest(line=number, key=key, **fields))
+    if not requests:
+        raise click.UsageError(
+            f"{path} holds no prompts (blank lines and lines starting with # are skipped)"
+        )
     return requests
+
+
+def validate_requests(requests: list[BatchRequest]) -> list[tuple[BatchRequest, str]]:
+    """Check every request as `submit` would, before anything is journaled or sent.
+
+    Args:
+        requests: The parsed batch file.
+
+    Returns:
+        Each invalid request with its reason (``InvalidRequestError: field: limit``);
+        empty when every line may be submitted.
+    """
+    # The client's own checks (spec-driven), so the CLI cannot drift from what submit
+    # accepts. Image files are checked (size, PNG/JPEG) but not read into memory.
+    from sharkapi_ext._validation import validate_generate
+
+    invalid: list[tuple[BatchRequest, str]] = []
+    for request in requests:
+        image = Path(request.image) if isinstance(request.image, str) else request.image
+        try:
+            validate_generate(
+                request.prompt,
+                request.mode,
+                image,
+                request.image_strength,
+                request.extra_fields or None,
+            )
+        except InvalidRequestError as exc:
+            invalid.append((request, f"{type(exc).__name__}: {exc}"))
+    return invalid
 
 
 @dataclass
 class BatchResult:
-    """What the batch ended with, over every run that shares the journal.
+    """What the batch ended with, over every run that shares the journal, and this run's part.
 
     Attributes:
         total: Requests in the file.
         images: Requests with their image on disk.
         downloaded: Images downloaded by this run.
-        failures: Failed requests by reason (exception name).
+        submitted: Jobs submitted by this run.
+        finished_here: Requests this run brought to their image.
+        finished_before: Requests earlier runs had already finished (image on disk).
+        failures: Failed requests by reason (exception name), all runs.
+        failed_lines: Line number to ``ErrorName: message`` of every failed request.
+        failed_here: Requests that failed in this run.
         unknown: Line numbers whose submission outcome is unknown.
         pending: Requests not finished (stopped early, or waiting to be retried).
-        cost: Total cost of the finished jobs.
+        changed: Line numbers whose text changed since an earlier run (new requests now).
+        cost: Total cost of the finished jobs in the journal, all runs (lines edited
+            since included).
+        cost_here: Cost of the jobs this run saw finish.
         fatal: The account-level error that stopped new submissions, if any.
     """
 
     total: int = 0
     images: int = 0
     downloaded: int = 0
+    submitted: int = 0
+    finished_here: int = 0
+    finished_before: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    failed_lines: dict[int, str] = field(default_factory=dict)
+    failed_here: int = 0
     unknown: list[int] = field(default_factory=list)
     pending: int = 0
+    changed: list[int] = field(default_factory=list)
     cost: Decimal = Decimal("0.00")
+    cost_here: Decimal = Decimal("0.00")
     fatal: SharkAPIError | None = None
 
 
 class _Display:
-    """The progress bar on a terminal; one plain line per finished request otherwise."""
+    """The progress bar on a terminal; one plain line per finished request otherwise.
+
+    It counts only this run's work: requests finished by earlier runs are summed up once.
+    """
 
     def __init__(self, total: int, *, interactive: bool) -> None:
         self.done = 0
         self.failed = 0
         self.unknown = 0
-        self.in_flight = 0
         self.spend = Decimal("0.00")
+        self._in_flight: set[int] = set()
         self._progress: Progress | None = None
+        self._console = Console(stderr=True)
         if interactive:
             self._progress = Progress(
                 TextColumn("[bold]batch"),
@@ -170,7 +231,9 @@ class _Display:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(),
-                console=Console(stderr=True),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self._console,
                 refresh_per_second=8,
             )
             self._task = self._progress.add_task("batch", total=total, counts="")
@@ -178,7 +241,7 @@ class _Display:
         self._refresh()
 
     def _counts(self) -> str:
-        text = f"done {self.done}  failed {self.failed}  in flight {self.in_flight}"
+        text = f"done {self.done}  failed {self.failed}  in flight {len(self._in_flight)}"
         if self.unknown:
             text += f"  unknown {self.unknown}"
         return f"{text}  spent ${self.spend:.2f}"
@@ -188,15 +251,30 @@ class _Display:
             finished = self.done + self.failed + self.unknown
             self._progress.update(self._task, completed=finished, counts=self._counts())
 
-    def start(self) -> None:
-        self.in_flight += 1
+    def note(self, text: str) -> None:
+        """Print one line above the bar (or plainly)."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=sys.stderr)
+
+    def start(self, request: BatchRequest) -> None:
+        self._in_flight.add(request.line)
         self._refresh()
 
-    def stop(self) -> None:
-        self.in_flight -= 1
+    def stop(self, request: BatchRequest) -> None:
+        self._in_flight.discard(request.line)
         self._refresh()
 
-    def finished(self, request: BatchRequest, outcome: str, cost: Decimal | None = None) -> None:
+    def finished(
+        self,
+        request: BatchRequest,
+        outcome: str,
+        cost: Decimal | None = None,
+        reason: str | None = None,
+    ) -> None:
+        # Leaves the in-flight set first, so the line printed now has the right counts.
+        self._in_flight.discard(request.line)
         if outcome == "done":
             self.done += 1
             self.spend += cost or 0
@@ -205,12 +283,29 @@ class _Display:
         else:
             self.failed += 1
         self._refresh()
+        detail = f" - {reason}" if reason else ""
         if self._progress is None:
-            print(f"line {request.line}: {outcome} ({self._counts()})", file=sys.stderr)
+            self.note(f"line {request.line}: {outcome}{detail} ({self._counts()})")
+        elif reason:
+            self.note(f"line {request.line}: {outcome}{detail}")
 
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _changed_lines(journal: Journal, requests: list[BatchRequest]) -> list[int]:
+    """Lines the journal knows under another key: their text changed since an earlier run."""
+    current = {request.key for request in requests}
+    lines = {request.line for request in requests}
+    changed = set()
+    for key in journal.states:
+        if key in current:
+            continue
+        line = key.partition("-")[0].removeprefix("L")
+        if line.isdigit() and int(line) in lines:
+            changed.add(int(line))
+    return sorted(changed)
 
 
 class _Runner:
@@ -223,7 +318,7 @@ class _Runner:
         concurrency: int,
         timeout: float,
         resubmit_unknown: bool,
-        display: _Display,
+        interactive: bool,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -231,40 +326,60 @@ class _Runner:
         self.gate = asyncio.Semaphore(concurrency)
         self.timeout = timeout
         self.resubmit_unknown = resubmit_unknown
-        self.display = display
+        self.interactive = interactive
         self.result = BatchResult()
+        self.display: _Display | None = None
 
     async def run(self, requests: list[BatchRequest]) -> BatchResult:
         self.result.total = len(requests)
-        await asyncio.gather(*(self.one(request) for request in requests))
+        self.result.changed = _changed_lines(self.journal, requests)
+        current = {request.key for request in requests}
+        for key, state in self.journal.states.items():
+            # Jobs of lines edited since were paid for too: "all runs" includes them.
+            if key not in current and state.kind == "done":
+                self.result.cost += Decimal(state.cost or "0")
+        # Earlier runs' outcomes are counted first, so the bar (and its ETA) covers only
+        # the work this run does.
+        todo = [request for request in requests if not self._settled(request)]
+        self.display = _Display(len(todo), interactive=self.interactive)
+        try:
+            for line in self.result.changed:
+                self.display.note(f"line {line}: changed since the last run; a new request")
+            await asyncio.gather(*(self.one(request) for request in todo))
+        finally:
+            self.display.close()
         return self.result
+
+    def _show(self) -> _Display:
+        assert self.display is not None
+        return self.display
 
     async def one(self, request: BatchRequest) -> None:
         state = self.journal.states.get(request.key)
-        if state is not None and self._settled(request, state):
-            return
         async with self.gate:
-            self.display.start()
+            self._show().start(request)
             try:
                 await self._work(request, state)
             finally:
-                self.display.stop()
+                self._show().stop(request)
 
-    def _settled(self, request: BatchRequest, state: KeyState) -> bool:
+    def _settled(self, request: BatchRequest) -> bool:
         """Account for a request the journal already closed; False if work remains."""
+        state = self.journal.states.get(request.key)
+        if state is None:
+            return False
         if state.kind == "done" and state.path and (self.out / state.path).is_file():
-            cost = Decimal(state.cost or "0")
             self.result.images += 1
-            self.result.cost += cost
-            self.display.finished(request, "done", cost)
+            self.result.finished_before += 1
+            self.result.cost += Decimal(state.cost or "0")
             return True
         if state.kind == "failed" and state.final:
-            self.result.failures[state.reason or "Error"] += 1
-            self.display.finished(request, "failed")
+            reason = state.reason or "Error"
+            self.result.failures[reason] += 1
+            self.result.failed_lines[request.line] = f"{reason}: {state.message or ''}".strip()
             return True
         if state.kind in ("intent", "unknown") and not self.resubmit_unknown:
             self.result.unknown.append(request.line)
-            self.display.finished(request, "unknown")
             return True
         return False
 
@@ -285,6 +400,11 @@ class _Runner:
             return
         await self._save(request, status)
 
+    def _unknown(self, request: BatchRequest, exc: SharkAPIError) -> None:
+        self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))
+        self.result.unknown.append(request.line)
+        self._show().finished(request, "unknown", reason=f"{type(exc).__name__}: {exc}")
+
     async def _submit(self, request: BatchRequest) -> str | None:
         if self.result.fatal is not None:
             self.result.pending += 1
@@ -300,18 +420,15 @@ class _Runner:
             )
         except UnexpectedResponseError as exc:
             # A 2xx the SDK could not read: the job exists. Resume it if its id came through.
+            self.result.submitted += 1
             if exc.job_id:
                 self.journal.write("job", request.key, job_id=exc.job_id)
                 return exc.job_id
-            self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))
-            self.result.unknown.append(request.line)
-            self.display.finished(request, "unknown")
+            self._unknown(request, exc)
             return None
         except (SubmissionOutcomeUnknownError, InternalServerError) as exc:
             # The server may have created (and will charge) the job: never resubmit silently.
-            self.journal.write("unknown", request.key, reason=type(exc).__name__, message=str(exc))
-            self.result.unknown.append(request.line)
-            self.display.finished(request, "unknown")
+            self._unknown(request, exc)
             return None
         except _FATAL_SUBMIT_ERRORS as exc:
             if self.result.fatal is None:
@@ -321,6 +438,7 @@ class _Runner:
         except SharkAPIError as exc:
             self._fail(request, exc, job_id=None, final=isinstance(exc, _FINAL_SUBMIT_ERRORS))
             return None
+        self.result.submitted += 1
         self.journal.write("job", request.key, job_id=job.job_id)
         return job.job_id
 
@@ -348,22 +466,28 @@ class _Runner:
             "done", request.key, job_id=status.job_id, path=target.name, cost=f"{cost:.2f}"
         )
         self.result.images += 1
+        self.result.finished_here += 1
         self.result.cost += cost
-        self.display.finished(request, "done", cost)
+        self.result.cost_here += cost
+        self._show().finished(request, "done", cost)
 
     def _fail(
         self, request: BatchRequest, exc: SharkAPIError, *, job_id: str | None, final: bool
     ) -> None:
+        message = " ".join(str(exc).split())
         self.journal.write(
             "failed",
             request.key,
             job_id=job_id,
             reason=type(exc).__name__,
-            message=" ".join(str(exc).split()),
+            message=message,
             final=final,
         )
+        reason = f"{type(exc).__name__}: {message}"
         self.result.failures[type(exc).__name__] += 1
-        self.display.finished(request, "failed")
+        self.result.failed_lines[request.line] = reason
+        self.result.failed_here += 1
+        self._show().finished(request, "failed", reason=reason)
 
 
 def adopt_jobs(journal: Journal, requests: list[BatchRequest], adopt: dict[int, str]) -> None:
@@ -418,19 +542,15 @@ async def run_batch(
     journal = Journal(out)
     try:
         adopt_jobs(journal, requests, adopt)
-        display = _Display(len(requests), interactive=interactive)
-        try:
-            runner = _Runner(
-                client,
-                journal,
-                out,
-                concurrency=concurrency,
-                timeout=timeout,
-                resubmit_unknown=resubmit_unknown,
-                display=display,
-            )
-            return await runner.run(requests)
-        finally:
-            display.close()
+        runner = _Runner(
+            client,
+            journal,
+            out,
+            concurrency=concurrency,
+            timeout=timeout,
+            resubmit_unknown=resubmit_unknown,
+            interactive=interactive,
+        )
+        return await runner.run(requests)
     finally:
         journal.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import httpx
+
 from sharkapi_ext import (
     APIConnectionError,
     APITimeoutError,
@@ -37,6 +39,8 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_UNKNOWN",
     "EXIT_USAGE",
+    "SEE_EXIT_CODES",
+    "cli_message",
     "exit_code_for",
     "one_line",
 ]
@@ -89,6 +93,9 @@ Exit codes:
   130  interrupted (Ctrl-C); the job id and the resume command are printed
 """
 
+#: Subcommands point to the table above instead of repeating it.
+SEE_EXIT_CODES: Final = "Exit codes: see `sharkapi --help`."
+
 
 def exit_code_for(exc: SharkAPIError) -> int:
     """The exit code for an SDK error: the first matching class in the table above.
@@ -109,3 +116,45 @@ def one_line(exc: BaseException) -> str:
     """`ErrorName: message` on a single line, as printed on stderr."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _tried_url(exc: BaseException) -> httpx.URL | None:
+    # Connection errors are raised `from` httpx's own error, which knows its request.
+    cause = exc.__cause__
+    if isinstance(cause, httpx.RequestError):
+        try:
+            return cause.request.url
+        except RuntimeError:  # an httpx error made without a request
+            return None
+    return None
+
+
+def cli_message(exc: SharkAPIError, *, base_url: str | None) -> list[str]:
+    """What the command line prints for an SDK error: `ErrorName: message`, then any hints.
+
+    The SDK's messages speak Python (``pass token=...``); this adds what a command-line
+    user can change: the host that was tried, the URL that answered 404.
+
+    Args:
+        exc: The error.
+        base_url: The API base URL in use (None for the default).
+
+    Returns:
+        The lines to print on stderr, the first being `ErrorName: message`.
+    """
+    lines = [one_line(exc)]
+    if isinstance(exc, APIConnectionError):
+        url = _tried_url(exc)
+        if url is not None:
+            origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+            name, _, message = lines[0].partition(": ")
+            lines[0] = f"{name}: {origin}: {message}"
+    if isinstance(exc, NotFoundError) and base_url:
+        lines[0] += f" [API at {base_url}]"
+        if base_url.rstrip("/").endswith("/v1"):
+            suggestion = base_url.rstrip("/").removesuffix("/v1")
+            lines.append(
+                "Hint: the base URL ends in /v1, but the SDK adds /v1/... itself; "
+                f"try --base-url {suggestion}"
+            )
+    return lines

@@ -400,7 +400,7 @@ class _Handlers:
             return _error(404, "not_found", f"No finished image for job {job_id[:140]}.")
         job = found[0]
         png = await anyio.to_thread.run_sync(
-            render_png, job.prompt, job.mode, job.image, job.image_strength
+            render_png, job.prompt, job.mode, job.image, job.image_strength, job.job_id
         )
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Self
@@ -101,14 +102,14 @@ class Sandbox:
     def __init__(
         self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.config = config or SandboxConfig()
-        self.state = SandboxState(self.config)
+        self.config: SandboxConfig = config or SandboxConfig()
+        self.state: SandboxState = SandboxState(self.config)
         self.token = DEFAULT_TOKEN
         self.state.add_token(self.token)
         self._host = host
         self._socket = _bind(host, port)
         self._port: int = self._socket.getsockname()[1]
-        self.app = create_app(state=self.state, image_origin=self.image_origin)
+        self.app: Starlette = create_app(state=self.state, image_origin=self.image_origin)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -246,6 +247,7 @@ def serve(
     tokens: dict[str, Decimal] | None = None,
     image_origin: str | None = None,
     log_level: str = "info",
+    on_listening: Callable[[str], object] | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until interrupted (Ctrl-C).
 
@@ -260,6 +262,12 @@ def serve(
         image_origin: Origin for `image_url`; None derives it from each request (`127.0.0.1`
             and `localhost` swap).
         log_level: uvicorn's log level.
+        on_listening: Called with the base URL (the real port, also for ``port=0``)
+            once the socket is bound, before serving starts.
+
+    Raises:
+        OSError: The address cannot be bound (port in use, no permission); nothing
+            was served.
     """
     state = SandboxState(config or SandboxConfig())
     state.add_token(DEFAULT_TOKEN)
@@ -271,6 +279,9 @@ def serve(
     sock = _bind(host, port)
     try:
         sock.listen(2048)
+        if on_listening is not None:
+            shown = f"[{host}]" if ":" in host else host
+            on_listening(f"http://{shown}:{sock.getsockname()[1]}")
         uvicorn.Server(uvicorn_config).run(sockets=[sock])
     finally:
         sock.close()

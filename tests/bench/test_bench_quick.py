@@ -13,6 +13,7 @@ SECTIONS = [
     "## 3. Image-to-image input",
     "## 4. Download",
     "## 5. The sandbox's own throughput",
+    "## 6. MCP server over stdio",
 ]
 
 

@@ -22,7 +22,12 @@ def _generate(runner: CliRunner, args: list[str], tmp_path: Path, *extra: str):
 
 
 def _one_error_line(result, name: str) -> None:
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("job ")]
+    # Status lines ("job ...: processing") and the way back to a known job are extra.
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if not line.startswith(("job ", "Resume with: sharkapi wait job_"))
+    ]
     assert lines == [lines[0]]
     assert lines[0].startswith(f"{name}: ")
     assert "Traceback" not in result.output
@@ -107,8 +112,14 @@ def test_connection_refused_is_6(runner: CliRunner, tmp_path: Path) -> None:
 def test_wait_timeout_is_8(runner: CliRunner, api_args: list[str], tmp_path: Path) -> None:
     result = _generate(runner, api_args, tmp_path, "a shark", "--timeout", "0.01")
     assert result.exit_code == 8
-    _one_error_line(result, "WaitTimeoutError")
-    assert "job_" in result.stderr
+    error, resume = result.stderr.splitlines()[-2:]
+    assert error.startswith("WaitTimeoutError: job job_")
+    assert "within 0.01 s" in error
+    assert "wait(" not in result.stderr  # the Python method is not the CLI's word
+    job_id = error.split()[2]
+    base_url = api_args[1]
+    target = str(tmp_path / "x.png")
+    assert resume == f"Resume with: sharkapi wait {job_id} --base-url {base_url} -o {target}"
 
 
 def test_dropped_submit_is_9(

@@ -1,13 +1,20 @@
 """The client tests' harness: a scripted transport, a fake clock, and sync/async twins.
 
-Every scenario is written once and run against both `SharkAPI` and `AsyncSharkAPI`:
-`Driver` turns each coroutine method of the async client into a plain call, so a test
-reads the same whichever twin it drives.
+Every scenario is written once and run against `SharkAPI`, `AsyncSharkAPI` on httpx's
+own transport, and `AsyncSharkAPI` on the aiohttp transport (`FLAVOURS`): `Driver` turns
+each coroutine method of the async client into a plain call, so a test reads the same
+whichever twin it drives.
+
+On the aiohttp flavour the script's failures take the road real ones would: a scripted
+``httpx.ConnectError`` is raised as the aiohttp exception aiohttp raises for that event
+(`AIOHTTP_EQUIVALENTS`), turned into an httpx one by `httpx-aiohttp`'s own mapping, and
+mapped again by the SDK's `AiohttpTransport`; the test then checks what comes out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import json
 from collections import deque
@@ -17,7 +24,9 @@ from typing import Any
 import httpx
 
 import sharkapi_ext as sdk
-from sharkapi_ext import AsyncSharkAPI, SharkAPI
+from sharkapi_ext import AsyncSharkAPI, SharkAPI, aiohttp_http_client
+
+FLAVOURS = ["sync", "async", "async-aiohttp"]
 
 TOKEN = "sk_test_CANARY_9f3a7c1e"
 API = "https://api.sharkapi.dev"
@@ -160,6 +169,57 @@ def httpx_error_classes() -> list[type[httpx.HTTPError]]:
     )
 
 
+def _aiohttp_equivalents() -> dict[type[httpx.HTTPError], Callable[[], BaseException]]:
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+
+    key = ConnectionKey("api.sharkapi.dev", 443, True, True, None, None, None)
+    return {
+        # Connection never made: refused, or no connection in time.
+        httpx.ConnectError: lambda: aiohttp.ClientConnectorError(
+            key, ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        ),
+        httpx.ConnectTimeout: lambda: aiohttp.ConnectionTimeoutError("Connection timeout"),
+        # After the request was written: these may have reached the server.
+        httpx.ReadTimeout: lambda: aiohttp.SocketTimeoutError("Timeout on reading data"),
+        httpx.TimeoutException: lambda: aiohttp.ServerTimeoutError("timeout"),
+        httpx.RemoteProtocolError: lambda: aiohttp.ServerDisconnectedError(),
+        httpx.ProtocolError: lambda: aiohttp.ClientPayloadError(
+            "Response payload is not completed"
+        ),
+        httpx.ReadError: lambda: aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset"),
+        httpx.NetworkError: lambda: aiohttp.ClientConnectionResetError("Connection lost"),
+        httpx.TransportError: lambda: aiohttp.ClientConnectionError("Connection closed"),
+        httpx.UnsupportedProtocol: lambda: aiohttp.InvalidURL("ftp://x"),
+    }
+
+
+# httpx exception class -> a maker of the aiohttp exception for the same event. Classes
+# absent here (PoolTimeout, WriteError, ...) have no aiohttp counterpart: aiohttp has no
+# write timeout and counts its pool wait in the connect timeout; they pass through as is.
+AIOHTTP_EQUIVALENTS = _aiohttp_equivalents()
+
+
+class FakeAiohttp(httpx.AsyncBaseTransport):
+    """Stands in for `httpx_aiohttp.AiohttpTransport`: the script answers, and scripted
+    failures are raised as aiohttp exceptions through httpx-aiohttp's own mapping."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.mock = httpx.MockTransport(handler)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+        try:
+            return await self.mock.handle_async_request(request)
+        except httpx.HTTPError as exc:
+            make = AIOHTTP_EQUIVALENTS.get(type(exc))
+            if make is None:
+                raise
+            with map_aiohttp_exceptions():
+                raise make() from None
+
+
 class FakeClock:
     """A monotonic clock that moves only when the client sleeps."""
 
@@ -211,8 +271,11 @@ class Driver:
 class Twin:
     """Builds clients of one flavour (sync or async) on a script and a fake clock."""
 
-    def __init__(self, is_async: bool, script: Script, clock: FakeClock) -> None:
+    def __init__(
+        self, is_async: bool, script: Script, clock: FakeClock, *, aiohttp: bool = False
+    ) -> None:
         self.is_async = is_async
+        self.aiohttp = aiohttp
         self.script = script
         self.clock = clock
         self.drivers: list[Driver] = []
@@ -223,6 +286,9 @@ class Twin:
 
     def http_client(self, handler: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         transport = httpx.MockTransport(handler or self.script)
+        if self.aiohttp:
+            fake = FakeAiohttp(handler or self.script)
+            return aiohttp_http_client(transport_factory=lambda **_: fake, **kwargs)
         if self.is_async:
             return httpx.AsyncClient(transport=transport, **kwargs)
         return httpx.Client(transport=transport, **kwargs)
@@ -240,6 +306,7 @@ class Twin:
         return driver
 
 
-def make_twin(is_async: bool) -> Twin:
-    """A fresh twin, for tests (hypothesis ones) that cannot use the function fixtures."""
-    return Twin(is_async, Script(), FakeClock())
+def make_twin(flavour: str) -> Twin:
+    """A fresh twin of a `FLAVOURS` name, for tests (hypothesis ones) that cannot use the
+    function fixtures."""
+    return Twin(flavour != "sync", Script(), FakeClock(), aiohttp=flavour == "async-aiohttp")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from client_helpers import FakeClock, Script, Twin
+from client_helpers import FLAVOURS, FakeClock, Script, Twin
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +24,10 @@ def script() -> Script:
     return Script()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=FLAVOURS)
 def twin(request: pytest.FixtureRequest, script: Script, clock: FakeClock) -> Iterator[Twin]:
-    """Makes clients of one flavour; the test runs once per flavour."""
-    made = Twin(request.param == "async", script, clock)
+    """Makes clients of one flavour; the test runs once per flavour (and async transport)."""
+    made = Twin(request.param != "sync", script, clock, aiohttp=request.param == "async-aiohttp")
     yield made
     for driver in made.drivers:
         driver.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from client_helpers import JOB_ID, STATUS_CLASSES, accepted, error, make_twin, polled
+from client_helpers import FLAVOURS, JOB_ID, STATUS_CLASSES, accepted, error, make_twin, polled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,7 +58,7 @@ def expected_error(failure: Failure, submit: bool) -> type[sdk.SharkAPIError]:
     return sdk.APIConnectionError
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @settings(deadline=None, max_examples=150)
 @given(
     failures=st.lists(st.sampled_from([*TRANSPORT_ERRORS, *STATUSES]), max_size=5),
@@ -66,7 +66,7 @@ def expected_error(failure: Failure, submit: bool) -> type[sdk.SharkAPIError]:
     submit=st.booleans(),
 )
 def test_requests_made_and_ending_follow_the_rules(
-    is_async: bool, failures: list[Failure], max_retries: int, submit: bool
+    flavour: str, failures: list[Failure], max_retries: int, submit: bool
 ) -> None:
     # The model: walk the sequence as the rules say.
     expected_requests, ending = 0, None
@@ -78,7 +78,7 @@ def test_requests_made_and_ending_follow_the_rules(
     else:
         expected_requests += 1  # the success at the end
 
-    twin = make_twin(is_async)
+    twin = make_twin(flavour)
     steps = [
         f if not isinstance(f, int) else error(f, headers={"Retry-After": "1"}) for f in failures
     ]

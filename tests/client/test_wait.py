@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from client_helpers import JOB_ID, Twin, accepted, error, job_body, make_twin, polled
+from client_helpers import FLAVOURS, JOB_ID, Twin, accepted, error, job_body, make_twin, polled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ UNFINISHED = st.one_of(
 )
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @settings(deadline=None, max_examples=60)
 @given(
     unfinished=st.lists(UNFINISHED, max_size=25),
@@ -27,9 +27,9 @@ UNFINISHED = st.one_of(
     start=st.sampled_from(["id", "job"]),
 )
 def test_wait_one_get_per_status(
-    is_async: bool, unfinished: list[str], final: str, start: str
+    flavour: str, unfinished: list[str], final: str, start: str
 ) -> None:
-    twin = make_twin(is_async)
+    twin = make_twin(flavour)
     sequence = [*unfinished, final]
     twin.script.add(*(polled(s) for s in sequence))
     updates: list[str] = []

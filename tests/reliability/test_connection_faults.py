@@ -1,6 +1,7 @@
 """Connection-level faults a real HTTP server will not make, from a raw-socket server.
 
-Each fault is met by both twins, on `get_job` (a read: retried, then APITimeoutError or
+Each fault is met by both twins (the async one on httpx's transport and on the aiohttp
+one), on `get_job` (a read: retried, then APITimeoutError or
 APIConnectionError) and on `submit` (a write that may have created a job:
 SubmissionOutcomeUnknownError, never resubmitted). Each call must end within its
 deadline: wall time below the timeout plus a small margin. Retries are off (max_retries=0)
@@ -14,6 +15,7 @@ import asyncio
 import socket
 import threading
 
+import httpx_aiohttp  # noqa: F401  # its first import (~0.4 s) must not count as a call's time
 import pytest
 from reliability_helpers import RawServer, Stopwatch, record
 
@@ -24,6 +26,7 @@ from sharkapi_ext import (
     SharkAPI,
     SubmissionOutcomeUnknownError,
     WaitTimeoutError,
+    aiohttp_http_client,
 )
 
 TIMEOUT = 0.5
@@ -100,7 +103,14 @@ def _call(twin: str, op: str, base_url: str, **options: object) -> BaseException
         else:
 
             async def run() -> None:
-                async with AsyncSharkAPI(TOKEN, **kwargs) as client:
+                if twin == "async-aiohttp":
+                    async with aiohttp_http_client() as http:
+                        await client_calls(AsyncSharkAPI(TOKEN, http_client=http, **kwargs))
+                else:
+                    await client_calls(AsyncSharkAPI(TOKEN, **kwargs))
+
+            async def client_calls(client: AsyncSharkAPI) -> None:
+                async with client:
                     if op == "submit":
                         await client.submit("a shark", mode="1k")
                     elif op == "get_job":
@@ -126,7 +136,7 @@ def _cases() -> list[object]:
     cases = []
     for fault in sorted(FAULTS):
         for op in ("get_job", "submit", "wait"):
-            for twin in ("sync", "async"):
+            for twin in ("sync", "async", "async-aiohttp"):
                 marks = (
                     [pytest.mark.xfail(strict=True, reason="sync httpx cannot bound header reads")]
                     if fault in SYNC_LIMITATIONS and twin == "sync"
@@ -187,7 +197,7 @@ def test_connection_refused_submit_is_retried_and_not_outcome_unknown() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    for twin in ("sync", "async"):
+    for twin in ("sync", "async", "async-aiohttp"):
         error = _call(twin, "submit", f"http://127.0.0.1:{port}", max_retries=1)
         assert isinstance(error, APIConnectionError), error
         assert not isinstance(error, SubmissionOutcomeUnknownError), error

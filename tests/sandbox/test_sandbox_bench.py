@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -21,3 +22,4 @@ def test_bench_quick() -> None:
     assert "submitted:" in result.stdout
     assert "jobs/s" in result.stdout
     assert "errors:     0" in result.stdout
+    assert re.search(r"render: +1k median [\d.]+ ms .*, 2k median [\d.]+ ms", result.stdout)

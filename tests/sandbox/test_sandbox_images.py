@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 from sandbox_helpers import png_b64
 
 from sharkapi_ext.sandbox import Sandbox
+from sharkapi_ext.sandbox._images import render_png
 
 
 def finish(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:
@@ -46,12 +47,48 @@ def test_image_size(client: httpx.Client, mode: str, side: int) -> None:
     assert image.size == (side, side)
 
 
+def scene(png: bytes) -> Image.Image:
+    """The picture above the caption band and below the badge: the prompt's scene only."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    side = image.width
+    return image.crop((0, side // 8, side, side * 3 // 4))
+
+
+def mean_scene_rgb(png: bytes) -> tuple[float, ...]:
+    return tuple(ImageStat.Stat(scene(png)).mean)
+
+
 def test_images_are_deterministic(client: httpx.Client) -> None:
-    first = fetch(finish(client, {"prompt": "same", "mode": "1k"})["image_url"])
-    again = fetch(finish(client, {"prompt": "same", "mode": "1k"})["image_url"])
-    other = fetch(finish(client, {"prompt": "different", "mode": "1k"})["image_url"])
-    assert first == again
-    assert first != other
+    first = finish(client, {"prompt": "same", "mode": "1k"})
+    again = finish(client, {"prompt": "same", "mode": "1k"})
+    other = finish(client, {"prompt": "different", "mode": "1k"})
+    # Same prompt, same scene; the caption names each job, so the files differ.
+    assert scene(fetch(first["image_url"])) == scene(fetch(again["image_url"]))
+    assert scene(fetch(first["image_url"])) != scene(fetch(other["image_url"]))
+    assert fetch(first["image_url"]) == fetch(first["image_url"])
+    assert render_png("same", "1k", None, None, "job_a") == render_png(
+        "same", "1k", None, None, "job_a"
+    )
+
+
+def test_image_is_captioned_and_marked_as_sandbox() -> None:
+    # The caption band at the bottom and the badge at the top are drawn on every image:
+    # two jobs with one prompt differ only in the band, where their ids are written.
+    a = Image.open(io.BytesIO(render_png("a shark", "1k", None, None, "job_aaaa")))
+    b = Image.open(io.BytesIO(render_png("a shark", "1k", None, None, "job_bbbb")))
+    c = Image.open(io.BytesIO(render_png("a shark", "2k", None, None, "job_aaaa")))
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox()
+    assert diff is not None
+    assert diff[1] > 1024 * 3 // 4  # only the band changed
+    assert c.size == (2048, 2048)
+    badge = a.convert("RGB").getpixel((40, 40))
+    assert badge == (255, 196, 0)  # the yellow "SharkAPI sandbox" badge
+
+
+def test_prompt_words_choose_the_scene() -> None:
+    night = mean_scene_rgb(render_png("the harbour at night", "1k", None, None, "job_n"))
+    day = mean_scene_rgb(render_png("the harbour on a sunny day", "1k", None, None, "job_d"))
+    assert sum(night) < sum(day) / 2
 
 
 def test_img2img_uses_the_source(client: httpx.Client) -> None:
@@ -67,21 +104,21 @@ def test_img2img_uses_the_source(client: httpx.Client) -> None:
         ]
     )
     plain = fetch(finish(client, {"prompt": "p", "mode": "1k"})["image_url"])
-    r, g, b = mean_rgb(full)
+    r, g, b = mean_scene_rgb(full)
     assert r > 250
     assert g < 5
     assert b < 5
-    assert none == plain
-    r0, g0, b0 = mean_rgb(none)
+    assert scene(none) == scene(plain)
+    r0, g0, b0 = mean_scene_rgb(none)
     assert not (r0 > 200 and g0 < 50 and b0 < 50)
     half = fetch(finish(client, {"prompt": "p", "mode": "1k", "image": red})["image_url"])
-    assert mean_rgb(half)[0] > r0  # default strength 0.5 pulls toward red
+    assert mean_scene_rgb(half)[0] > r0  # default strength 0.5 pulls toward red
 
 
 def test_jpeg_source_accepted(client: httpx.Client) -> None:
     blue = png_b64((0, 0, 255), (64, 48), "JPEG")
     status = finish(client, {"prompt": "p", "mode": "1k", "image": blue, "image_strength": 1})
-    r, _, b = mean_rgb(fetch(status["image_url"]))
+    r, _, b = mean_scene_rgb(fetch(status["image_url"]))
     assert b > 200
     assert r < 40
 

@@ -101,7 +101,7 @@ def test_plugin_imports_no_server_code() -> None:
     out = run_python(
         """
         import sys
-        import sharkapi_ext.sandbox.pytest_plugin
+        import sharkapi_ext.pytest_plugin
         print(sorted(m for m in ("starlette", "uvicorn", "PIL") if m in sys.modules))
         """
     )

@@ -1,0 +1,208 @@
+"""The optional aiohttp transport (``pip install 'sharkapi[aiohttp]'``), with exact errors.
+
+`aiohttp_http_client()` builds an ``httpx.AsyncClient`` whose requests go through
+aiohttp (via `httpx-aiohttp`), for `AsyncSharkAPI(http_client=...)`. The SDK itself does
+not change: it still builds every request, bounds every read and decides every retry.
+What aiohttp changes is the cost of each request (a quarter of httpcore's client CPU,
+BENCHMARKS.md) and the connection pool, which keeps every released connection alive.
+
+`httpx-aiohttp` 0.2 turns every ``aiohttp.ClientConnectionError`` into
+``httpx.ConnectTimeout``: a connection refused, but also a server that dropped the
+connection after the request was sent. The SDK treats a connect failure as "never
+sent" and retries a submit on it, so that mapping would resubmit paid jobs. This module
+therefore maps aiohttp's own exception (kept as ``__cause__``) again, by what happened:
+
+- only aiohttp's connect timeout and connector errors (refused, DNS, TLS handshake),
+  which aiohttp raises before any byte of the request is written, become
+  ``httpx.ConnectTimeout`` / ``httpx.ConnectError`` ("never sent");
+- everything else (a read timeout, a disconnect, a reset, a malformed answer) becomes a
+  read-side error, so a submit that broke there is reported as outcome-unknown.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import httpx
+
+from ._core import DEFAULT_LIMITS, USER_AGENT
+
+if TYPE_CHECKING:
+    from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
+
+__all__ = ["AiohttpTransport", "aiohttp_http_client", "map_exception"]
+
+_Table = tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]
+
+
+def _import_extra() -> type[HttpxAiohttpTransport]:
+    # aiohttp is imported on first use only, so that `import sharkapi_ext` works (and
+    # stays fast) without the extra.
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError as exc:
+        raise ImportError(
+            "the aiohttp transport needs the 'aiohttp' extra: pip install 'sharkapi[aiohttp]'"
+        ) from exc
+    return AiohttpTransport
+
+
+@functools.cache
+def _table() -> _Table:
+    """Pairs (aiohttp exception class, the httpx class the SDK's retry rules understand).
+
+    The first match wins, so subclasses come before their bases.
+    """
+    _import_extra()
+    import aiohttp
+
+    never_sent: _Table = (
+        # Raised by aiohttp only around `connector.connect()`, before the request is
+        # written (aiohttp/client.py, `_connect_and_send_request`).
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+        (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS handshake
+    )
+    may_have_been_sent: _Table = (
+        (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+        (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+        (TimeoutError, httpx.ReadTimeout),
+        (aiohttp.ClientError, httpx.ReadError),
+        (OSError, httpx.ReadError),
+    )
+    return never_sent + may_have_been_sent
+
+
+def _quotable(cause: BaseException) -> bool:
+    # Other messages may quote the server's bytes (a hostile server can echo the token
+    # in a header), so only the class name is kept; these name the host and port only.
+    import aiohttp
+
+    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError)
+
+
+def map_exception(exc: BaseException, request: httpx.Request) -> BaseException:
+    """The httpx exception that says what really happened to `request`.
+
+    Args:
+        exc: What the aiohttp transport raised: an httpx exception made by
+            `httpx-aiohttp` from an aiohttp one (its ``__cause__``), or an aiohttp or
+            OS exception it let through.
+        request: The request that failed.
+
+    Returns:
+        A new httpx exception when `exc` came from aiohttp, else `exc` itself.
+    """
+    cause: BaseException = exc
+    if isinstance(exc, httpx.HTTPError):
+        if exc.__cause__ is None or isinstance(exc.__cause__, httpx.HTTPError):
+            return exc  # httpx's own (an unsupported scheme, a bad header): already exact
+        cause = exc.__cause__
+    for source, target in _table():
+        if isinstance(cause, source):
+            detail = type(cause).__name__
+            if _quotable(cause) and str(cause):
+                detail += f": {cause}"
+            return target(f"aiohttp: {detail}", request=request)
+    return exc
+
+
+def _reraise(exc: Exception, request: httpx.Request) -> NoReturn:
+    mapped = map_exception(exc, request)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    """An answer's body whose read errors are mapped like the request's."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except Exception as exc:
+            _reraise(exc, self._request)
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        except Exception as exc:
+            _reraise(exc, self._request)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends through aiohttp and maps its errors exactly.
+
+    Args:
+        inner: The transport to wrap; by default `httpx_aiohttp.AiohttpTransport`
+            made with `options` (``verify``, ``cert``, ``trust_env``, ``limits``,
+            ``proxy``, ...).
+        **options: Passed to `httpx_aiohttp.AiohttpTransport` when `inner` is None.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport | None = None, **options: Any) -> None:
+        self.inner: httpx.AsyncBaseTransport = inner or _import_extra()(**options)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` through aiohttp.
+
+        Raises:
+            httpx.TransportError: Mapped from aiohttp's exception, as described above.
+        """
+        try:
+            response = await self.inner.handle_async_request(request)
+        except Exception as exc:
+            _reraise(exc, request)
+        stream = response.stream
+        if isinstance(stream, httpx.AsyncByteStream):
+            response.stream = _MappedStream(stream, request)
+        return response
+
+    async def aclose(self) -> None:
+        """Close aiohttp's session and its connections."""
+        await self.inner.aclose()
+
+
+def aiohttp_http_client(
+    *,
+    verify: ssl.SSLContext | bool = True,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    transport_factory: Callable[..., httpx.AsyncBaseTransport] | None = None,
+    **client_options: Any,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` that sends through aiohttp, for `AsyncSharkAPI`.
+
+    Use it as ``AsyncSharkAPI(http_client=aiohttp_http_client())``; as with any client
+    you pass in, close it yourself (``async with``) when done.
+
+    Args:
+        verify: TLS verification: True (the system's CAs, or ``SSL_CERT_FILE``), False,
+            or an ``ssl.SSLContext``.
+        limits: Pool limits. aiohttp honours ``max_connections`` and
+            ``keepalive_expiry``, and keeps every released connection alive.
+        transport_factory: Builds the inner transport from ``verify`` and ``limits``
+            (tests use it to inject faults); by default `httpx_aiohttp`'s.
+        **client_options: Passed to ``httpx.AsyncClient`` (``headers``, ``timeout``,
+            ``event_hooks``, ...).
+
+    Returns:
+        The client. Its transport is an `AiohttpTransport`.
+
+    Raises:
+        ImportError: When the ``aiohttp`` extra is not installed (raised on import).
+    """
+    make = transport_factory or _import_extra()
+    transport = AiohttpTransport(make(verify=verify, limits=limits))
+    headers = httpx.Headers({"User-Agent": USER_AGENT})
+    headers.update(client_options.pop("headers", None) or {})
+    return httpx.AsyncClient(transport=transport, headers=headers, **client_options)

@@ -1,0 +1,104 @@
+"""Where the image goes: checked before anything is submitted, so a bad `-o` costs nothing.
+
+The overwrite policy: an image is written to the file named by `-o` only if that file
+does not exist yet, unless `--overwrite` is given. A directory destination (an existing
+directory, or a path ending in `/`) receives `<job_id>.png` (or `.jpg`): that name is the
+job's own, so fetching the same job again replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+__all__ = ["check_destination", "check_directory"]
+
+_HINT = "-o/--output"
+#: The longest file name most file systems accept, in bytes.
+_MAX_NAME_BYTES = 255
+
+
+def _fail(message: str, hint: str) -> click.BadParameter:
+    return click.BadParameter(message, param_hint=hint)
+
+
+def check_directory(folder: Path, hint: str = _HINT) -> None:
+    """Check that `folder` is, or can be created as, a directory this process can write to.
+
+    Args:
+        folder: The directory the image (or batch output) goes to.
+        hint: The option named in the error.
+
+    Raises:
+        click.BadParameter: A part of the path is a file, or the nearest existing
+            directory is not writable.
+    """
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            anchor = candidate
+            break
+    else:  # pragma: no cover - the root or "." always exists
+        anchor = Path(".")
+    if not anchor.is_dir():
+        raise _fail(f"{str(anchor)!r} is a file, not a directory", hint)
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        shown = str(anchor.resolve())
+        what = "write to" if anchor == folder else f"create {str(folder)!r} in"
+        raise _fail(f"cannot {what} {shown!r}: permission denied", hint)
+
+
+def check_destination(output: str | None, *, overwrite: bool) -> None:
+    """Refuse, before the job is submitted, a destination the image could not be saved to.
+
+    Args:
+        output: The `-o` value; None for the current directory.
+        overwrite: Whether an existing file may be replaced.
+
+    Raises:
+        click.BadParameter: The name is unusable, the file exists (without
+            ``overwrite``), or the directory cannot be created or written.
+    """
+    try:
+        _check_destination(output, overwrite=overwrite)
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise _fail(f"{output!r}: {exc.strerror or exc}", _HINT) from None
+
+
+def _check_destination(output: str | None, *, overwrite: bool) -> None:
+    """Refuse, before the job is submitted, a destination the image could not be saved to.
+
+    Args:
+        output: The `-o` value; None for the current directory.
+        overwrite: Whether an existing file may be replaced.
+
+    Raises:
+        click.BadParameter: The name is unusable, the file exists (without
+            ``overwrite``), or the directory cannot be created or written.
+    """
+    text = output if output is not None else "."
+    if not text or "\0" in text:
+        raise _fail("not a usable path", _HINT)
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        check_directory(path)
+        return
+    name = path.name
+    if name in ("", ".", ".."):
+        raise _fail(f"{text!r} does not name a file", _HINT)
+    try:
+        encoded = os.fsencode(name)
+    except UnicodeError:
+        raise _fail(f"{name!r} cannot be encoded as a file name here", _HINT) from None
+    if len(encoded) > _MAX_NAME_BYTES:
+        raise _fail(f"file name too long: {len(encoded)} bytes, at most {_MAX_NAME_BYTES}", _HINT)
+    check_directory(path.parent)
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise _fail(f"{text!r} exists and is not a regular file", _HINT)
+        if not overwrite:
+            raise _fail(
+                f"{text!r} already exists; pass --overwrite to replace it, or choose another -o",
+                _HINT,
+            )

@@ -1,0 +1,144 @@
+"""The MCP server's parts on their own: description cleaning, the cap, the guard, errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sharkapi_spec import GENERATE_REQUEST_SCHEMA, MODE_PRICES
+
+from sharkapi_ext import (
+    APIConnectionError,
+    DownloadError,
+    InternalServerError,
+    InvalidRequestError,
+    SubmissionOutcomeUnknownError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from sharkapi_ext.mcp import (
+    PathGuard,
+    PathNotAllowedError,
+    ServerConfig,
+    SpendCap,
+    SpendCapExceededError,
+)
+from sharkapi_ext.mcp._errors import describe
+from sharkapi_ext.mcp._schemas import for_model
+
+
+def test_for_model_strips_the_specs_notes_to_maintainers() -> None:
+    described = for_model(GENERATE_REQUEST_SCHEMA["properties"]["prompt"]["description"])
+    assert described == "Text description of the image to generate, at most 2000 characters."
+    assert for_model("Keep this.\n\n**ASSUMED** in full: drop this.\n\nAnd this stays.") == (
+        "Keep this. And this stays."
+    )
+
+
+def test_the_cap_counts_list_prices_raises_to_estimates_and_forgets_only_refusals() -> None:
+    cap = SpendCap(Decimal("0.05"))
+    first = cap.reserve("2k")
+    assert cap.counted == MODE_PRICES["2k"]
+    cap.raise_to(first, Decimal("0.03"))  # the API estimated more than the list price
+    assert cap.counted == Decimal("0.03")
+    cap.raise_to(first, Decimal("0.01"))  # never lowered once a job may exist
+    assert cap.counted == Decimal("0.03")
+    second = cap.reserve("2k")
+    assert cap.counted == Decimal("0.05")
+    with pytest.raises(SpendCapExceededError) as refused:
+        cap.reserve("1k")
+    assert refused.value.cap == Decimal("0.05")
+    assert refused.value.price == MODE_PRICES["1k"]
+    cap.release(second)
+    assert cap.remaining == Decimal("0.02")
+    for bad in (Decimal("-1"), Decimal("NaN"), Decimal("Infinity"), 1.0):
+        with pytest.raises(ValueError, match="max_cost"):
+            SpendCap(bad)  # type: ignore[arg-type]
+
+
+def test_a_zero_cap_refuses_everything() -> None:
+    with pytest.raises(SpendCapExceededError):
+        SpendCap(Decimal(0)).reserve("1k")
+
+
+def test_the_guard_resolves_before_checking(tmp_path: Path) -> None:
+    allowed = tmp_path / "a"
+    (allowed / "sub").mkdir(parents=True)
+    (allowed / "sub" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\nrest")
+    (tmp_path / "secret").write_text("s")
+    (allowed / "loop").symlink_to(allowed / "loop")
+    guard = PathGuard([allowed])
+    assert guard.read("sub/x.png").startswith(b"\x89PNG")
+    assert guard.read(str(allowed / "sub" / ".." / "sub" / "x.png")).startswith(b"\x89PNG")
+    for outside in ("../secret", str(tmp_path / "secret"), "sub/../../secret"):
+        with pytest.raises(PathNotAllowedError, match="outside the allowed directories"):
+            guard.read(outside)
+    with pytest.raises(InvalidRequestError, match="no such file"):
+        guard.read("missing.png")
+    with pytest.raises(InvalidRequestError, match="not a regular file"):
+        guard.read("sub")
+    with pytest.raises(InvalidRequestError):
+        guard.read("loop")
+    with pytest.raises(FileNotFoundError):
+        PathGuard([tmp_path / "nope"])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_wait_seconds": 0},
+        {"max_wait_seconds": float("inf")},
+        {"heartbeat_seconds": float("nan")},
+        {"heartbeat_seconds": True},
+        {"thumbnail_pixels": 4},
+    ],
+)
+def test_server_config_refuses_bad_values(changes: dict) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        ServerConfig(**changes)
+
+
+def test_describe_names_the_job_and_what_to_do_for_every_kind() -> None:
+    unknown = describe(SubmissionOutcomeUnknownError("broke"), submitting=True)
+    assert unknown.kind == "outcome_unknown"
+    assert unknown.job_may_exist
+    server = describe(
+        InternalServerError("HTTP 500", status_code=500), submitting=True
+    )  # the request arrived: a job may exist
+    assert server.kind == "outcome_unknown"
+    assert server.job_may_exist
+    unreadable = describe(
+        UnexpectedResponseError("bad", status_code=202, job_id="job_1"), submitting=True
+    )
+    assert unreadable.job_id == "job_1"
+    assert 'wait_for_job with job_id="job_1"' in unreadable.what_to_do
+    refused = describe(APIConnectionError("refused"), submitting=True)
+    assert not refused.job_may_exist
+    assert "no job was created" in refused.what_to_do
+    timeout = describe(WaitTimeoutError("late", job_id="job_2", last_status=None), submitting=False)
+    assert timeout.job_id == "job_2"
+    download = describe(DownloadError("gone", job_id="job_3"), submitting=False)
+    assert download.kind == "download_failed"
+    assert "job_3" in download.text()
+    bug = describe(RuntimeError("bug"), submitting=True)
+    assert bug.kind == "internal"
+    assert bug.job_may_exist
+    assert "Do NOT call generate_image again" in bug.what_to_do
+
+
+def test_a_guard_with_no_directory_refuses_everything(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(PathNotAllowedError, match="--allow-dir"):
+        PathGuard([]).read(str(tmp_path / "x.png"))
+
+
+def test_the_filesystem_root_is_never_allowed_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharkapi_ext.mcp._server import _default_allowed
+
+    monkeypatch.chdir(tmp_path)
+    assert _default_allowed() == [tmp_path.resolve()]
+    monkeypatch.chdir("/")
+    assert _default_allowed() == []

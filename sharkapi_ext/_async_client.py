@@ -1,4 +1,4 @@
-"""`AsyncSharkAPI`, the asyncio client: the I/O half; every decision is in `_core`."""
+"""`AsyncSharkAPI`, the asyncio client: the I/O half; every decision is in `BaseClient`."""
 
 from __future__ import annotations
 
@@ -13,18 +13,10 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import (
-    DEFAULT_LIMITS,
-    MAX_CONNECTIONS,
-    USER_AGENT,
-    BaseClient,
-    Fetch,
-    Flow,
-    Send,
-    Sleep,
-)
+from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
+from ._flow import Fetch, Flow, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow

@@ -1,4 +1,4 @@
-"""`SharkAPI`, the synchronous client: the I/O half; every decision is in `_core`."""
+"""`SharkAPI`, the synchronous client: the I/O half; every decision is in `BaseClient`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import (
-    BaseClient,
-    Fetch,
-    Flow,
-    Send,
-    Sleep,
-)
+from ._core import BaseClient
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._flow import Fetch, Flow, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow

@@ -236,8 +236,8 @@ class JobError(SharkAPIError):
 
     def __init__(self, message: str, *, status: JobStatus) -> None:
         super().__init__(message, job_id=status.job_id)
-        self.status = status
-        self.code = status.error_code
+        self.status: JobStatus = status
+        self.code: str | None = status.error_code
 
 
 class JobFailedError(JobError):

@@ -38,7 +38,8 @@ from ._exceptions import InvalidRequestError, UnexpectedResponseError, body_exce
 from ._retry import RequestKind
 
 if TYPE_CHECKING:
-    from ._core import BaseClient, Flow
+    from ._core import BaseClient
+    from ._flow import Flow
 
 __all__ = ["CLIENT_METHODS", "Operation", "call_flow", "find_operation"]
 

@@ -1,4 +1,4 @@
-"""When to retry, and how long to wait first. Decisions only: nothing here does I/O.
+"""When to retry, how long to wait first, and the retry flow itself; nothing here does I/O.
 
 Submitting costs money and the API has no idempotency key, so the rules differ by
 request kind:
@@ -15,15 +15,37 @@ request kind:
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
-__all__ = ["RequestKind", "RetryPolicy", "parse_retry_after"]
+from ._download import shown_url
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    DownloadError,
+    Redactor,
+    SharkAPIError,
+    SubmissionOutcomeUnknownError,
+    UnexpectedResponseError,
+    body_excerpt,
+    describe,
+    make_status_error,
+)
+from ._flow import MAX_ANSWER_BYTES, Fetch, Flow, OutOfTime, Reply, Send, Sleep
+
+if TYPE_CHECKING:
+    from ._download import DownloadSink
+
+logger = logging.getLogger("sharkapi")
+
+__all__ = ["RequestKind", "RetryPolicy", "RetryingRequests", "parse_retry_after"]
 
 
 class RequestKind(Enum):
@@ -115,3 +137,156 @@ class RetryPolicy:
         doublings = min(max(retries_taken, 0), _MAX_DOUBLINGS)
         base = min(self.initial_backoff * 2.0**doublings, self.max_backoff)
         return base * (1.0 - self.jitter * self.random())
+
+
+class RetryingRequests:
+    """The retry flow: one request, sent again by the rules above until it succeeds.
+
+    A mixin of `BaseClient` (`_core`), which provides the attributes declared here.
+    """
+
+    retry_policy: RetryPolicy
+    timeout: float
+    _clock: Callable[[], float]
+    _redactor: Redactor
+
+    def _attempt_deadline(self, deadline: float | None) -> tuple[float, float]:
+        now = self._clock()
+        end = now + self.timeout if deadline is None else min(now + self.timeout, deadline)
+        return end, max(end - now, 0.001)
+
+    def _request_flow(
+        self,
+        build: Callable[[float], httpx.Request],
+        kind: RequestKind,
+        *,
+        job_id: str | None = None,
+        deadline: float | None = None,
+        until_deadline: bool = False,
+        fetch: Callable[[], DownloadSink] | None = None,
+    ) -> Flow[Any]:
+        """Send one request with the retry rules (see `_retry`).
+
+        Returns the 2xx `Reply` (or the downloaded Path).
+
+        A `deadline` is the calling method's own (`wait`, `download`, `generate`): every
+        attempt and every pause between attempts ends by it. A pause longer than the
+        time left is cut to the time left, and the last error is raised at the deadline,
+        never earlier. With `until_deadline` (inside `wait`), transient failures are
+        retried until that deadline rather than `max_retries` times, because a failed
+        poll only means no news; running out of time then raises `OutOfTime`.
+        """
+        policy = self.retry_policy
+        retries_taken = 0
+        while True:
+            attempt_end, attempt_timeout = self._attempt_deadline(deadline)
+            request = build(attempt_timeout)
+            cause: httpx.HTTPError | None = None
+            retry_after: float | None = None
+            try:
+                if fetch is None:
+                    result = yield Send(request, attempt_end)
+                else:
+                    result = yield Fetch(request, fetch())
+            except httpx.HTTPError as exc:
+                cause = exc
+                error: SharkAPIError = self._connection_error(exc, kind, job_id)
+                retryable = policy.should_retry_exception(exc, kind)
+            else:
+                if not isinstance(result, Reply):
+                    return result  # a finished download
+                result = self._redact(result)
+                status = result.status_code
+                if 200 <= status < 300:
+                    if result.truncated:
+                        raise UnexpectedResponseError(
+                            f"HTTP {status} answer is over {MAX_ANSWER_BYTES} bytes",
+                            status_code=status,
+                            body=body_excerpt(result.content),
+                            job_id=job_id,
+                        )
+                    return result
+                if status < 400:
+                    location = result.headers.get("location", "")[:200]
+                    raise UnexpectedResponseError(
+                        f"HTTP {status} redirect to {location!r} not followed: the API "
+                        "does not redirect, and the token must not follow one",
+                        status_code=status,
+                        body=body_excerpt(result.content),
+                        job_id=job_id,
+                    )
+                retry_after = parse_retry_after(result.headers.get("retry-after"))
+                error = make_status_error(
+                    status,
+                    result.headers,
+                    result.content,
+                    retry_after=retry_after,
+                    job_id=job_id,
+                    after_submit=kind is RequestKind.SUBMIT,
+                )
+                retry_after = getattr(error, "retry_after", None)
+                retryable = policy.should_retry_status(status, kind)
+                if fetch is not None:
+                    # An image host's 403 or 404 is an expired or missing link, not a
+                    # revoked token or an unknown job: it gets its own class.
+                    error = DownloadError(
+                        f"download of {shown_url(request.url)}: {error.message}",
+                        status_code=status,
+                        job_id=job_id,
+                    )
+            if not retryable or (not until_deadline and retries_taken >= policy.max_retries):
+                raise error from cause
+            pause = policy.backoff(retries_taken, retry_after)
+            if pause > policy.max_retry_after:
+                error.message += (
+                    f" (Retry-After {pause:.0f} s is beyond the"
+                    f" {policy.max_retry_after:.0f} s this client waits)"
+                )
+                raise error from cause
+            if deadline is not None:
+                left = deadline - self._clock()
+                if pause >= left:
+                    # Never give up while time remains: wait out what is left (the
+                    # server asked for at least that), then report at the deadline.
+                    if left > 0:
+                        yield Sleep(left)
+                    if until_deadline:
+                        raise OutOfTime(error) from cause
+                    error.message += " (no time left to retry within the call's timeout)"
+                    raise error from cause
+            logger.info(
+                "%s %s failed (%s); retry %d in %.2f s",
+                request.method,
+                request.url.path,
+                error,
+                retries_taken + 1,
+                pause,
+            )
+            yield Sleep(pause)
+            retries_taken += 1
+
+    def _redact(self, reply: Reply) -> Reply:
+        # Before anything of the answer is parsed, logged or put in an exception.
+        redactor = self._redactor
+        content = redactor.content(reply.content)
+        headers = redactor.headers(reply.headers)
+        if content is reply.content and headers is reply.headers:
+            return reply
+        return reply._replace(content=content, headers=headers)
+
+    def _connection_error(
+        self, exc: httpx.HTTPError, kind: RequestKind, job_id: str | None
+    ) -> SharkAPIError:
+        # A protocol error can quote what the server sent: that may echo the token.
+        what = self._redactor.text(describe(exc))
+        if kind is RequestKind.SUBMIT and not isinstance(exc, NEVER_SENT):
+            return SubmissionOutcomeUnknownError(
+                f"the submit broke after it may have reached the API ({what}); a job may "
+                "exist and be charged when it completes, so it was NOT resubmitted",
+                job_id=job_id,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"no answer in time ({what})", job_id=job_id)
+        if isinstance(exc, httpx.DecodingError):
+            return APIConnectionError(f"the answer could not be decoded ({what})", job_id=job_id)
+        return APIConnectionError(f"connection failed ({what})", job_id=job_id)

@@ -29,6 +29,7 @@ import sharkapi_spec as spec
 
 from ._exceptions import InvalidRequestError
 from ._images import load_image
+from ._models import JOB_ID_PATTERN, Job, JobStatus
 
 if TYPE_CHECKING:
     from ._images import _Loaded
@@ -37,6 +38,9 @@ __all__ = [
     "DEFAULT_MODE",
     "JSON",
     "KEYWORD_FIELDS",
+    "check_callback",
+    "check_positive",
+    "job_id_of",
     "validate_generate",
 ]
 
@@ -192,3 +196,47 @@ def _named_in(message: str) -> str:
     start = message.find("'")
     end = message.find("'", start + 1)
     return message[start + 1 : end] if 0 <= start < end else "request"
+
+
+# -- the other arguments -----------------------------------------------------------------
+
+
+def check_positive(name: str, value: object) -> float:
+    """A positive, finite number of seconds, as a float.
+
+    Raises:
+        InvalidRequestError: Naming the argument.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(name, f"must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_callback(name: str, value: object) -> None:
+    """Check that a callback argument is a function or None.
+
+    Raises:
+        InvalidRequestError: Naming the argument.
+    """
+    if value is not None and not callable(value):
+        raise InvalidRequestError(name, f"must be a function or None, got {type(value).__name__}")
+
+
+def job_id_of(job: object) -> str:
+    """The job id of a `Job`, a `JobStatus` or a string, checked against the spec's pattern.
+
+    Raises:
+        InvalidRequestError: Not a job id.
+    """
+    job_id = job.job_id if isinstance(job, Job | JobStatus) else job
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
+        shown = job_id[:60] if isinstance(job_id, str) else type(job_id).__name__
+        raise InvalidRequestError(
+            "job_id", f"must be 1 to 128 letters, digits, '_' or '-', got {shown!r}"
+        )
+    return job_id

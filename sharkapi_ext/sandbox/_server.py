@@ -102,14 +102,14 @@ class Sandbox:
     def __init__(
         self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.config = config or SandboxConfig()
-        self.state = SandboxState(self.config)
+        self.config: SandboxConfig = config or SandboxConfig()
+        self.state: SandboxState = SandboxState(self.config)
         self.token = DEFAULT_TOKEN
         self.state.add_token(self.token)
         self._host = host
         self._socket = _bind(host, port)
         self._port: int = self._socket.getsockname()[1]
-        self.app = create_app(state=self.state, image_origin=self.image_origin)
+        self.app: Starlette = create_app(state=self.state, image_origin=self.image_origin)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

@@ -187,3 +187,21 @@ def test_user_agent(twin: Twin) -> None:
     client.client._http._transport = httpx.MockTransport(twin.script)
     client.get_job(JOB_ID)
     assert twin.script.requests[0].headers["user-agent"].startswith("sharkapi-python/")
+
+
+def test_callers_default_headers_apply_and_changes_are_seen(twin: Twin) -> None:
+    """The merged headers are cached; a change to the caller's client must still show."""
+    http = twin.http_client(headers={"X-Team": "a", "Authorization": "Bearer not-ours"})
+    client = twin(http_client=http)
+    twin.script.add(polled(), polled(), accepted())
+    client.get_job(JOB_ID)
+    http.headers["X-Team"] = "b"
+    client.get_job(JOB_ID)
+    client.submit("a shark", mode="1k")
+    first, second, post = twin.script.requests
+    assert first.headers["X-Team"] == "a"
+    assert second.headers["X-Team"] == "b"
+    assert post.headers["X-Team"] == "b"
+    for request in (first, second, post):
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert len(request.headers.get_list("Authorization")) == 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import sharkapi_spec as spec
@@ -319,7 +319,7 @@ def _interrupted(ctx: click.Context, job_id: str | None, output: str | None) -> 
 
 def _stopped(
     ctx: click.Context, exc: SharkAPIError, output: str | None, timeout: float | None = None
-) -> None:
+) -> NoReturn:
     """Report an error about a job that may still give its image, with the way back to it."""
     settings: Settings = ctx.find_object(Settings) or Settings()
     job_id = exc.job_id
@@ -356,7 +356,6 @@ def _finish(
     except SharkAPIError as exc:
         exc.job_id = exc.job_id or status.job_id
         _stopped(ctx, exc, output)
-        raise  # pragma: no cover - _stopped exits
     if as_json:
         data = _status_dict(status)
         data["path"] = str(path)

@@ -54,6 +54,9 @@ class SpendCap:
     Attributes:
         cap: The cap, in dollars.
         counted: The worst case counted so far, in dollars.
+
+    Raises:
+        ValueError: The cap is not a finite Decimal >= 0.
     """
 
     def __init__(self, cap: Decimal) -> None:

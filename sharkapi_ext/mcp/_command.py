@@ -53,6 +53,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
 )
 @click.option(
     "--max-cost",
+    metavar="DOLLARS",
     default=str(DEFAULT_MAX_COST),
     show_default=True,
     callback=_amount,
@@ -75,6 +76,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
 )
 @click.option(
     "--max-wait",
+    metavar="SECONDS",
     type=float,
     default=DEFAULT_MAX_WAIT_SECONDS,
     show_default=True,

@@ -42,6 +42,11 @@ class ServerConfig:
         max_wait_seconds: How long one tool call waits for a job before answering `pending`.
         heartbeat_seconds: Seconds between progress notifications during a wait.
         thumbnail_pixels: Longest side of the preview returned with an image.
+
+    Raises:
+        TypeError: A number of seconds is not a number.
+        ValueError: A number of seconds is not positive and finite, or the preview is
+            smaller than 16 pixels.
     """
 
     max_cost: Decimal = DEFAULT_MAX_COST

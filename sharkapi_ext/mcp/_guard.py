@@ -28,6 +28,10 @@ class PathGuard:
 
     Attributes:
         allowed: The allowed directories, resolved.
+
+    Raises:
+        FileNotFoundError: An allowed directory does not exist.
+        NotADirectoryError: An allowed path is not a directory.
     """
 
     def __init__(self, allowed: Iterable[str | os.PathLike[str]]) -> None:

@@ -27,7 +27,7 @@ import anyio.to_thread
 import mcp_types as types
 from jsonschema import Draft202012Validator
 from mcp.server import Server, ServerRequestContext
-from sharkapi_spec import DEFAULT_MODE
+from sharkapi_spec import DEFAULT_MODE, SUCCESS_STATUS
 
 from sharkapi_ext import (
     APIConnectionError,
@@ -357,7 +357,7 @@ class _Tools:
             text += f", error {status.error_code}: {status.error_message}"
         if not status.is_terminal:
             text += f'. Still running: call wait_for_job with job_id="{status.job_id}".'
-        elif status.status == "complete" and not data.get("path"):
+        elif status.status == SUCCESS_STATUS and not data.get("path"):
             text += f'. Call wait_for_job with job_id="{status.job_id}" to save the image.'
         return self._ok(text, data)
 
@@ -645,6 +645,10 @@ def build_server(
 
     Returns:
         The server; run it with `serve_stdio` or connect an `mcp.Client` to it in-process.
+
+    Raises:
+        ValueError: ``config.max_cost`` is not a finite amount >= 0.
+        OSError: An allowed directory does not exist or is not a directory.
     """
     tools = _Tools(
         client,

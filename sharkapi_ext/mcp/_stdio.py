@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from mcp.server.stdio import stdio_server
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from sharkapi_ext import AsyncSharkAPI, InvalidRequestError
 
@@ -42,7 +43,11 @@ async def serve_stdio(
         config: The cap, directories and timings.
         sandbox: Start a local sandbox in this process and use it (no account needed).
         base_url: The API's base URL (default: ``SHARKAPI_BASE_URL`` or the real API).
-        poll_interval: Seconds between polls (default: the spec's 2 s; 0.25 with sandbox).
+        poll_interval: Seconds between polls (default: the spec's interval; 0.25 with sandbox).
+
+    Raises:
+        ValueError: ``config.max_cost`` is not a finite amount >= 0.
+        OSError: An allowed directory is missing, or the sandbox cannot bind a port.
     """
     with contextlib.ExitStack() as stack:
         env_token = os.environ.get("SHARKAPI_TOKEN")
@@ -63,7 +68,9 @@ async def serve_stdio(
         client: AsyncSharkAPI | None = None
         problem: str | None = None
         try:
-            client = AsyncSharkAPI(token, base_url=base_url, poll_interval=poll_interval or 2.0)
+            client = AsyncSharkAPI(
+                token, base_url=base_url, poll_interval=poll_interval or POLL_INTERVAL_SECONDS
+            )
         except InvalidRequestError as exc:
             problem = str(exc)
             logger.warning("not configured: %s", problem)

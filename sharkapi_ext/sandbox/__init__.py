@@ -52,9 +52,12 @@ Images:
     `image_url` is `<image origin>/_sandbox/images/<job_id>.png`, served without auth and only
     once the job is complete. The image origin differs from the API's (`localhost` against
     `127.0.0.1`), so a client that sends its token to the image host shows up in
-    `Sandbox.requests()` (`has_authorization`). Images are deterministic PNGs of the
-    mode's size (`sharkapi_spec.MODE_SIZES`); with an input image, the source is scaled and
-    blended in by `image_strength` (1.0 keeps only the source).
+    `Sandbox.requests()` (`has_authorization`). Images are PNGs of the mode's size
+    (`sharkapi_spec.MODE_SIZES`): a procedural scene chosen by the prompt (its words pick
+    sea or hills and the time of day; "shark" adds fins), captioned with the prompt, mode
+    and job id, and badged "SharkAPI sandbox". The same prompt always gives the same
+    scene. With an input image, the source is scaled and blended in by `image_strength`
+    (1.0 keeps only the source) under the caption.
 
 Faults (only on `/v1` endpoints, never on admin or image endpoints):
     Random rates in `SandboxConfig` (changed at run time with `Sandbox.set_faults` or

@@ -9,7 +9,7 @@ sandbox" badge are drawn on top, so the picture says where it came from.
 With an input image, the source is scaled to the output size and blended over the
 scene by `image_strength` (1.0 keeps only the source, 0.0 only the scene); the caption
 is drawn after the blend. Everything is drawn with Pillow's primitives and its
-built-in scalable font, with no font files: a 1k image renders in a few tens of ms
+built-in scalable font, with no font files: a 1k image renders in about 50 ms
 (`scripts/bench-sandbox` prints the figure).
 """
 

@@ -309,3 +309,16 @@ def test_sandbox_port_0_prints_the_real_port() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_batch_progress_bar_shows_an_eta() -> None:
+    from rich.progress import TimeRemainingColumn
+
+    from sharkapi_ext.cli._batch import _Display
+
+    display = _Display(3, interactive=True)
+    try:
+        assert display._progress is not None
+        assert any(isinstance(c, TimeRemainingColumn) for c in display._progress.columns)
+    finally:
+        display.close()

@@ -9,6 +9,7 @@ import re
 import pytest
 
 import sharkapi_ext
+import sharkapi_ext.mcp
 import sharkapi_ext.sandbox
 
 #: Methods that only release resources: they raise nothing of their own.
@@ -17,7 +18,7 @@ _NOTHING_TO_RAISE = {"close", "aclose"}
 
 def _public_callables() -> list[tuple[str, object]]:
     found = []
-    for module in (sharkapi_ext, sharkapi_ext.sandbox):
+    for module in (sharkapi_ext, sharkapi_ext.sandbox, sharkapi_ext.mcp):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) and not issubclass(obj, BaseException):

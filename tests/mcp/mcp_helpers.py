@@ -49,11 +49,11 @@ def text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if c.type == "text")
 
 
-def run(body: Callable[[], Awaitable[None]]) -> None:
+def run(body: Callable[[], Awaitable[None]], seconds: float = SESSION_SECONDS) -> None:
     """Run an async test body on asyncio (the SDK's async client needs it), time-bounded."""
 
     async def bounded() -> None:
-        with anyio.fail_after(SESSION_SECONDS):
+        with anyio.fail_after(seconds):
             await body()
 
     anyio.run(bounded, backend="asyncio")

@@ -46,7 +46,7 @@ def test_a_slow_job_returns_pending_and_wait_for_job_finishes_it_with_one_charge
             assert "Do NOT call generate_image again" in text(first)
             assert not any(c.type == "image" for c in first.content)
             # A heartbeat during the wait, every notification naming the job.
-            assert len(s.progress) >= 4
+            assert len(s.progress) >= 3  # "submitted", then heartbeats
             assert all(job_id in (message or "") for _, _, message in s.progress)
             for _ in range(20):
                 resumed = await s.call("wait_for_job", {"job_id": job_id})

@@ -16,7 +16,10 @@ from mcp_helpers import Session, connect, run, text
 
 from sharkapi_ext.sandbox import Sandbox, SandboxConfig
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
+
+#: A server process starts in seconds on a loaded machine (it imports the MCP SDK).
+STDIO_SECONDS = 90
 
 
 def _server(
@@ -64,7 +67,7 @@ def test_sandbox_demo_over_stdio_lists_generates_and_goes_pending(tmp_path: Path
                 jobs = await s.call("list_jobs")
                 assert [j["job_id"] for j in jobs.structured_content["jobs"]] == [job_id]
 
-    run(body)
+    run(body, STDIO_SECONDS)
     assert "submitted job" in errors.read_text()
 
 
@@ -116,7 +119,7 @@ def test_real_token_over_stdio_never_reaches_a_result_or_the_log(tmp_path: Path)
                     assert outside.structured_content["kind"] == "path_not_allowed"
                     seen.append(s.everything_sent())
 
-        run(body)
+        run(body, STDIO_SECONDS)
         # The sandbox saw the token (the calls were authenticated with it) ...
         assert len(sandbox.submissions()) == 2
         assert [(c.job_id, c.amount) for c in sandbox.ledger()] == [(ok_job, Decimal("0.01"))]
@@ -150,3 +153,24 @@ def test_the_cli_does_not_import_the_mcp_sdk_until_the_command_runs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--max-cost", "-1"], "must be a finite amount >= 0"),
+        (["--max-cost", "lots"], "not an amount of dollars"),
+        (["--max-cost", "NaN"], "must be a finite amount >= 0"),
+        (["--max-wait", "0"], "positive, finite number of seconds"),
+        (["--max-wait", "inf"], "positive, finite number of seconds"),
+        (["--allow-dir", "/nonexistent-dir-for-sure"], "does not exist"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str], words: str) -> None:
+    from click.testing import CliRunner
+
+    from sharkapi_ext.cli import cli
+
+    result = CliRunner().invoke(cli, ["mcp", "--sandbox", *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output

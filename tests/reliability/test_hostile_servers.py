@@ -521,6 +521,20 @@ def test_class4_endless_file_object_reads_at_most_the_limit(twin: str) -> None:
 # -- class 5: waiting for a connection is not "outcome unknown" -------------------------
 
 CONCURRENT = 300
+# Long enough for the first hundred connections to be made on a busy 2-core machine, so
+# that both kinds of outcome show up; the server answers none of them in time.
+GATE_TIMEOUT = 1.0
+
+
+def settled(counter: list[int], quiet: float = 0.5, limit: float = 5.0) -> int:
+    """The count once it stops moving: on a busy machine the server's threads may read
+    the last requests after the client has given up on them, and those arrived too."""
+    end = time.monotonic() + limit
+    last = -1
+    while counter[0] != last and time.monotonic() < end:
+        last = counter[0]
+        time.sleep(quiet)
+    return counter[0]
 
 
 @pytest.mark.timeout(60)
@@ -536,7 +550,7 @@ def test_class5_async_submits_stuck_behind_the_gate_were_never_sent(max_retries:
 
     async def main(base_url: str) -> list[object]:
         async with AsyncSharkAPI(
-            TOKEN, base_url=base_url, timeout=TIMEOUT, max_retries=max_retries
+            TOKEN, base_url=base_url, timeout=GATE_TIMEOUT, max_retries=max_retries
         ) as client:
             return await asyncio.gather(
                 *(client.submit(f"shark {i}", mode="1k") for i in range(CONCURRENT)),
@@ -547,7 +561,7 @@ def test_class5_async_submits_stuck_behind_the_gate_were_never_sent(max_retries:
         started = time.perf_counter()
         outcomes = asyncio.run(main(server.base_url))
         seconds = time.perf_counter() - started
-        arrived = posts[0]
+        arrived = settled(posts)
     unknown = sum(isinstance(o, SubmissionOutcomeUnknownError) for o in outcomes)
     never_sent = [
         o
@@ -605,7 +619,7 @@ def test_class5_sync_submits_stuck_in_the_pool_were_never_sent() -> None:
         for thread in threads:
             thread.join(10)
         seconds = time.perf_counter() - started
-        arrived = posts[0]
+        arrived = settled(posts)
     unknown = sum(isinstance(o, SubmissionOutcomeUnknownError) for o in results)
     row(
         5,
@@ -875,6 +889,15 @@ def test_class9_only_literal_loopback_names_allow_plain_http() -> None:
         cls(TOKEN, base_url="http://localhost:8000")
         cls(TOKEN, base_url="http://127.0.0.2:8000")
         cls(TOKEN, base_url="http://[::1]:8000")
+    row(
+        9,
+        "plain http to a.localhost, localhost., evil.localhost",
+        "both",
+        None,
+        0.0,
+        refused=6,
+        allowed_literal_loopback=6,
+    )
 
 
 def test_zz_hostile_server_figures() -> None:

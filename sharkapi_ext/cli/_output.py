@@ -1,7 +1,9 @@
 """Where the image goes: checked before anything is submitted, so a bad `-o` costs nothing.
 
 The overwrite policy: an image is written to the file named by `-o` only if that file
-does not exist yet, unless `--overwrite` is given. A directory destination (an existing
+does not exist yet, unless `--overwrite` is given. The client names the file after its
+content (`-o shark.png` receiving a JPEG is saved as `shark.jpg`), so every name the image
+may take must be free. A directory destination (an existing
 directory, or a path ending in `/`) receives `<job_id>.png` (or `.jpg`): that name is the
 job's own, so fetching the same job again replaces it.
 """
@@ -12,6 +14,8 @@ import os
 from pathlib import Path
 
 import click
+
+from sharkapi_ext import IMAGE_EXTENSIONS
 
 __all__ = ["check_destination", "check_directory"]
 
@@ -94,11 +98,22 @@ def _check_destination(output: str | None, *, overwrite: bool) -> None:
     if len(encoded) > _MAX_NAME_BYTES:
         raise _fail(f"file name too long: {len(encoded)} bytes, at most {_MAX_NAME_BYTES}", _HINT)
     check_directory(path.parent)
-    if path.exists() or path.is_symlink():
-        if not path.is_file():
-            raise _fail(f"{text!r} exists and is not a regular file", _HINT)
-        if not overwrite:
-            raise _fail(
-                f"{text!r} already exists; pass --overwrite to replace it, or choose another -o",
-                _HINT,
-            )
+    for candidate in _names_the_image_may_take(path):
+        shown = text if candidate == path else str(candidate)
+        if candidate.exists() or candidate.is_symlink():
+            if not candidate.is_file():
+                raise _fail(f"{shown!r} exists and is not a regular file", _HINT)
+            if not overwrite:
+                raise _fail(
+                    f"{shown!r} already exists; pass --overwrite to replace it, "
+                    "or choose another -o",
+                    _HINT,
+                )
+
+
+def _names_the_image_may_take(path: Path) -> list[Path]:
+    """`path`, and the names `download` gives it when the content is another image kind."""
+    extensions = set(IMAGE_EXTENSIONS.values())
+    if path.suffix.lower() not in {*extensions, ".jpeg"}:
+        return [path]  # download keeps a name that does not say an image kind
+    return [path, *(path.with_suffix(ext) for ext in sorted(extensions) if ext != path.suffix)]

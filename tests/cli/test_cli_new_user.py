@@ -32,6 +32,8 @@ def _generate(runner: CliRunner, args: list[str], *extra: str):
         (lambda d: (d / "existing.png").write_bytes(b"x"), "existing.png/sub.png", "is a file"),
         (lambda d: (d / "existing.png").write_bytes(b"x"), "existing.png", "already exists"),
         (lambda d: (d / "notes.txt").write_text("mine"), "notes.txt", "--overwrite"),
+        # A JPEG answer to "-o shark.png" would be saved as shark.jpg: that name is checked too.
+        (lambda d: (d / "shark.jpg").write_bytes(b"mine"), "shark.png", "shark.jpg' already"),
         (lambda d: None, "x" * 300 + ".png", "too long"),
         (lambda d: None, "", "not a usable path"),
     ],

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient
+from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, fast_cookies
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._flow import Fetch, Flow, Send, Sleep
@@ -92,8 +92,10 @@ class AsyncSharkAPI(BaseClient):
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
 
     def _default_http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+        return fast_cookies(
+            httpx.AsyncClient(
+                headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+            )
         )
 
     # -- the driver: the only place this class does I/O -------------------------------

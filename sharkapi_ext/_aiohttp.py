@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
-from ._core import DEFAULT_LIMITS, USER_AGENT, fast_cookies
+from ._core import DEFAULT_LIMITS, USER_AGENT
 
 if TYPE_CHECKING:
     from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
@@ -205,4 +205,4 @@ def aiohttp_http_client(
     transport = AiohttpTransport(make(verify=verify, limits=limits))
     headers = httpx.Headers({"User-Agent": USER_AGENT})
     headers.update(client_options.pop("headers", None) or {})
-    return fast_cookies(httpx.AsyncClient(transport=transport, headers=headers, **client_options))
+    return httpx.AsyncClient(transport=transport, headers=headers, **client_options)

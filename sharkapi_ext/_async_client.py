@@ -13,7 +13,8 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, fast_cookies
+from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient
+from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
 from ._flow import Fetch, Flow, Send, Sleep
@@ -90,12 +91,11 @@ class AsyncSharkAPI(BaseClient):
         )
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
-        return fast_cookies(
-            httpx.AsyncClient(
-                headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
-            )
+        return httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
         )
 
     # -- the driver: the only place this class does I/O -------------------------------
@@ -134,25 +134,31 @@ class AsyncSharkAPI(BaseClient):
             raise httpx.PoolTimeout(
                 "no free connection within the timeout; nothing was sent", request=request
             ) from exc
-        sending = _SendingProbe()
+        sending: _SendingProbe | None = None
+        deadlines = self._deadlines()
+        watch: Watch | None = None
         try:
             left = max(deadline - self._clock(), 0.001)
             # httpcore's own waits for a pooled connection and for connecting also end
             # by the deadline, as PoolTimeout and ConnectTimeout (never sent).
-            timeouts = dict(request.extensions.get("timeout") or {})
+            timeouts = {**(request.extensions.get("timeout") or {})}
             for phase in ("pool", "connect"):
-                timeouts[phase] = min(timeouts.get(phase) or left, left)
+                limit = timeouts.get(phase)
+                timeouts[phase] = left if limit is None or limit > left else limit
             request.extensions["timeout"] = timeouts
             if request.method != "GET" and self._owns_http:
                 # Only a submit's error depends on whether it was sent; only the SDK's
                 # own transport (httpcore) is known to report when sending starts.
-                request.extensions["trace"] = sending
+                sending = request.extensions["trace"] = _SendingProbe()
             # Unlike the sync client, this one can bound the whole exchange, headers
-            # included: a server that trickles its headers never trips a per-read timeout.
-            async with asyncio.timeout(left):
-                return await self._exchange(action)
-        except TimeoutError as exc:
-            if request.extensions.get("trace") is sending and not sending.started:
+            # included: a server that trickles its headers never trips a per-read timeout
+            # (`_deadline`: asyncio.timeout's rules, one loop timer for every request).
+            watch = deadlines.watch(left)
+            return await self._exchange(action)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not (watch and watch.timed_out()):
+                raise  # a cancellation from outside: not a timeout
+            if sending is not None and not sending.started:
                 # Still waiting for a pooled connection or connecting: nothing went out.
                 raise httpx.PoolTimeout(
                     "no connection within the timeout; nothing was sent", request=request
@@ -161,13 +167,32 @@ class AsyncSharkAPI(BaseClient):
                 "no complete answer within the timeout", request=request
             ) from exc
         finally:
+            if watch is not None:
+                deadlines.finish(watch)
             self._gate.release()
 
+    def _deadlines(self) -> Deadlines:
+        # One per event loop: a client may be used from one loop after another.
+        deadlines = self._deadlines_of_loop
+        if deadlines is None or deadlines.loop is not asyncio.get_running_loop():
+            deadlines = self._deadlines_of_loop = Deadlines(asyncio.get_running_loop())
+        return deadlines
+
     async def _exchange(self, action: Send | Fetch) -> Any:
-        # auth=None: the token is set per request by _core, never by a caller's client.
-        response = await self._http.send(
-            action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-        )
+        request = action.request
+        transport = None if isinstance(action, Fetch) else self._direct_transport(request)
+        if transport is not None:
+            try:
+                response = await transport.handle_async_request(request)
+            except httpx.RequestError as exc:
+                exc.request = request  # as send does: every error names its request
+                raise
+            self._received(request, response)
+        else:
+            # auth=None: the token is set per request by _core, never by a caller's client.
+            response = await self._http.send(
+                request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+            )
         try:
             if isinstance(action, Fetch) and response.is_success:
                 sink = action.sink

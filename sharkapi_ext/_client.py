@@ -101,10 +101,20 @@ class SharkAPI(BaseClient):
         if isinstance(action, Sleep):
             self._sleep(action.seconds)
             return None
-        # auth=None: the token is set per request by _core, never by a caller's client.
-        response = self._http.send(
-            action.request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-        )
+        request = action.request
+        transport = None if isinstance(action, Fetch) else self._direct_transport(request)
+        if transport is not None:
+            try:
+                response = transport.handle_request(request)
+            except httpx.RequestError as exc:
+                exc.request = request  # as send does: every error names its request
+                raise
+            self._received(request, response)
+        else:
+            # auth=None: the token is set per request by _core, never by a caller's client.
+            response = self._http.send(
+                request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
+            )
         try:
             if isinstance(action, Fetch) and response.is_success:
                 sink = action.sink

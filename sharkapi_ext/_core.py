@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
@@ -45,10 +45,11 @@ from ._version import __version__
 __all__ = ["DEFAULT_BASE_URL", "BaseClient"]
 
 T = TypeVar("T")
-_HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
 HeaderList = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("sharkapi")
+# httpx logs each request it sends; requests sent straight to the transport still are.
+_httpx_logger = logging.getLogger("httpx")
 
 DEFAULT_BASE_URL: Final = "https://api.sharkapi.dev"
 # A JSON answer of the API is a few hundred bytes; a hostile server must not be able
@@ -74,37 +75,6 @@ _MODERATED: Final = "moderated"
 _FAILED: Final = "failed"
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
-
-
-class _Cookies(httpx.Cookies):
-    """httpx's cookie jar, which skips the jar for an answer that sets no cookie.
-
-    ``httpx.AsyncClient.send`` hands every answer to ``extract_cookies``, which wraps
-    the request and the answer in urllib's types before the jar looks for a
-    ``Set-Cookie`` header: about 35 µs a request, some 7% of the client CPU per
-    request on the aiohttp transport (scripts/bench, section 2). Without one of the
-    two headers the jar adds nothing (``http.cookiejar.CookieJar.make_cookies``), so
-    skipping it changes no behaviour.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            super().extract_cookies(response)
-
-
-def fast_cookies(client: _HttpT) -> _HttpT:
-    """`client`, made by the SDK itself, with the cookie jar above.
-
-    Only for clients the SDK makes (its default, `aiohttp_http_client()`): a caller's
-    own client is left as it is. The underlying jar (with any ``cookies=`` given) is
-    kept; httpx's ``cookies`` setter would copy it into a plain ``httpx.Cookies``, so
-    the wrapper is set where httpx keeps it.
-    """
-    jar = _Cookies()
-    jar.jar = client.cookies.jar
-    client._cookies = jar
-    return client
 
 
 def _resolve_token(token: str | None) -> str:
@@ -217,6 +187,47 @@ class BaseClient(Polling):
     def _default_http_client(self) -> httpx.Client | httpx.AsyncClient:
         """The client's own httpx client, when the caller gave none."""
         return self._http_class(headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS)
+
+    def _direct_transport(self, request: httpx.Request) -> Any:
+        """The transport to hand an API request to without ``http_client.send``, or None.
+
+        ``send`` costs more than a third of a poll's client time on a fast transport
+        (BENCHMARKS.md, section 1): auth, redirects, event hooks, a round trip through
+        urllib's types for the cookie jar, and wrapping the answer. For a request to the
+        API none of it does anything unless the caller's client asks for it, so the SDK
+        calls the client's transport itself (`_received` then does what ``send`` would
+        still do) when the client is a plain ``httpx`` client (a subclass may override
+        ``send``), has no event hooks, and the URL carries no user info (which ``send``
+        turns into Basic auth). The client's mounts and proxies still route the request.
+        Downloads always go through ``send``, which follows redirects.
+        """
+        http = self._http
+        if (
+            type(http) is not self._http_class
+            or any(http.event_hooks.values())
+            or request.url.userinfo
+        ):
+            return None
+        route = getattr(http, "_transport_for_url", None)  # httpx's own routing (mounts)
+        return None if route is None else route(request.url)
+
+    def _received(self, request: httpx.Request, response: httpx.Response) -> None:
+        """What ``send`` does with an answer the SDK got from the transport itself."""
+        response.request = request
+        headers = response.headers
+        # Without one of these the jar adds nothing (``CookieJar.make_cookies``), and
+        # handing it the answer costs ~35 µs: it is skipped, with no change in behaviour.
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            self._http.cookies.extract_cookies(response)
+        if _httpx_logger.isEnabledFor(logging.INFO):
+            _httpx_logger.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
 
     def __repr__(self) -> str:
         # The token is deliberately absent.

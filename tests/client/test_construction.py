@@ -205,36 +205,3 @@ def test_callers_default_headers_apply_and_changes_are_seen(twin: Twin) -> None:
     for request in (first, second, post):
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert len(request.headers.get_list("Authorization")) == 1
-
-
-@pytest.mark.timeout(30)
-def test_sdk_made_clients_still_keep_cookies() -> None:
-    """The jar that skips answers without Set-Cookie still stores the ones that set one."""
-    from sharkapi_ext import aiohttp_http_client
-    from sharkapi_ext._core import fast_cookies
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/set":
-            return httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"})
-        return httpx.Response(200, json={"cookie": request.headers.get("Cookie")})
-
-    async def main() -> None:
-        given = httpx.Cookies({"given": "1"})
-        client = fast_cookies(
-            httpx.AsyncClient(transport=httpx.MockTransport(answer), cookies=given)
-        )
-        async with client:
-            await client.get("http://127.0.0.1/plain")
-            assert dict(client.cookies) == {"given": "1"}
-            await client.get("http://127.0.0.1/set")
-            assert dict(client.cookies) == {"given": "1", "session": "abc"}
-            echoed = (await client.get("http://127.0.0.1/echo")).json()["cookie"]
-            assert sorted(echoed.split("; ")) == ["given=1", "session=abc"]
-        own = AsyncSharkAPI(TOKEN, base_url="http://127.0.0.1:9")
-        assert type(own._http.cookies).__name__ == "_Cookies"
-        await own.aclose()
-        fast = aiohttp_http_client()
-        assert type(fast.cookies).__name__ == "_Cookies"
-        await fast.aclose()
-
-    asyncio.run(main())

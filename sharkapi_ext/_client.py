@@ -39,8 +39,9 @@ class SharkAPI(BaseClient):
             prove no job was created (refused connection, 429, 503). A submit is never
             retried once it may have created a job. The README's "Retries and polling"
             has the table.
-        poll_interval: Seconds between polls in `wait` (default: the spec's
-            ``POLL_INTERVAL_SECONDS``).
+        poll_interval: Seconds from the start of one poll in `wait` to the next (the
+            time an answer takes counts; at least a quarter of it between polls).
+            Default: the spec's ``POLL_INTERVAL_SECONDS``.
         http_client: An ``httpx.Client`` to send through (proxies, transports, hooks).
             The SDK still applies its own URL, token, timeouts and retries, and never
             closes a client it was given.

@@ -205,3 +205,28 @@ def test_callers_default_headers_apply_and_changes_are_seen(twin: Twin) -> None:
     for request in (first, second, post):
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert len(request.headers.get_list("Authorization")) == 1
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["https://api.sharkapi.dev", "http://127.0.0.1:8123", "https://api.example.com:8443/prefix"],
+)
+@pytest.mark.parametrize("body", [None, b'{"prompt": "a shark"}'])
+def test_requests_carry_the_headers_httpx_would_add(
+    twin: Twin, base: str, body: bytes | None
+) -> None:
+    """`_build` sets Host and Content-Length itself; they must be httpx's own."""
+    http = twin.http_client(headers={"X-Team": "a"}, cookies={"lb": "7"}, params={"trace": "1"})
+    client = twin.new(base_url=base, http_client=http, allow_insecure_http=True)
+    method = "GET" if body is None else "POST"
+    url = f"{client._base.rstrip('/')}/v1/generate"
+    ours = client._build(method, url, 30.0, body=body)
+    theirs = http.build_request(method, url, content=body, headers=client._auth)
+    assert sorted(ours.headers.multi_items()) == sorted(theirs.headers.multi_items())
+    assert ours.url == theirs.url
+    assert ours.content == theirs.content
+    assert ours.headers.raw[0][0] == b"Host"
+    if twin.is_async:
+        asyncio.run(client.aclose())  # type: ignore[union-attr]
+    else:
+        client.close()  # type: ignore[union-attr]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import httpx
 import pytest
 from client_helpers import FLAVOURS, JOB_ID, Twin, accepted, error, job_body, make_twin, polled
@@ -209,3 +212,30 @@ def test_submit_with_malformed_answer_but_job_id(twin: Twin) -> None:
     with pytest.raises(sdk.UnexpectedResponseError) as info:
         twin().generate("a shark", mode="1k")
     assert info.value.job_id == JOB_ID
+
+
+@pytest.mark.parametrize(
+    ("answer_takes", "pauses"),
+    [
+        (0.0, [1.0, 1.0, 1.0]),  # an instant answer: a full interval between polls
+        (0.3, [1.0, 0.7, 0.7]),  # the time an answer took counts: polls start 1 s apart
+        (0.9, [1.0, 0.25, 0.25]),  # but never closer than a quarter interval
+        (5.0, [1.0, 0.25, 0.25]),
+    ],
+)
+def test_polls_start_one_interval_apart(
+    twin: Twin, answer_takes: float, pauses: list[float]
+) -> None:
+    def slow(status: str) -> object:
+        def answer(request: httpx.Request) -> httpx.Response:
+            twin.clock.now += answer_takes  # the answer took that long to arrive
+            return polled(status)
+
+        return answer
+
+    twin.script.add(slow("queued"), slow("processing"), slow("complete"))
+    done = twin(poll_interval=1.0).wait(
+        Job(JOB_ID, "queued", Decimal("0.01"), "", datetime.now(UTC), {}), timeout=60
+    )
+    assert done.status == "complete"
+    assert twin.clock.sleeps == pytest.approx(pauses)

@@ -95,3 +95,55 @@ def test_the_mode_strategy_reaches_every_enum_value_and_one_unknown(mode: str) -
 @pytest.mark.parametrize("edge", [LOW, HIGH, math.nextafter(HIGH, 2)])
 def test_the_strength_strategy_reaches_each_edge(edge: float) -> None:
     assert find(strengths, lambda s: s == edge) == edge
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+
+
+@EDGES
+@given(
+    prompt=prompts | json_values,
+    mode=modes | json_values,
+    image=st.sampled_from([None, "AAAA", "A", "AAA=", "$$$$"]),
+    strength=strengths | json_values,
+    extra=st.dictionaries(
+        st.sampled_from(["prompt", "seed", "style", "image_strength"]) | st.text(max_size=4),
+        json_values,
+        max_size=2,
+    ),
+)
+def test_the_fast_schema_check_agrees_with_jsonschema(
+    prompt: Any, mode: Any, image: str | None, strength: Any, extra: dict[str, Any]
+) -> None:
+    """jsonschema-rs (the `speedups` extra) may only ever skip jsonschema's own verdict."""
+    from sharkapi_ext._validation import _fast_request_validator, _request_validator
+
+    fast = _fast_request_validator()
+    assert fast is not None, "the dev install has the speedups extra"
+    body: dict[str, Any] = {"prompt": prompt, "mode": mode, **extra}
+    for name, value in (("image", image), ("image_strength", strength)):
+        if value is not None:
+            body[name] = value
+    assert fast.is_valid(body) == _request_validator().is_valid(body)
+
+
+def test_without_the_fast_check_jsonschema_decides_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sharkapi_ext._validation as validation
+
+    consulted: list[dict[str, Any]] = []
+    real = validation._request_validator()
+
+    class Spy:
+        def iter_errors(self, document: dict[str, Any]) -> Any:
+            consulted.append(document)
+            return real.iter_errors(document)
+
+    monkeypatch.setattr(validation, "_fast_request_validator", lambda: None)
+    monkeypatch.setattr(validation, "_request_validator", Spy)
+    fields, _ = validate_generate("a shark", MODES[0], None, None)
+    assert fields == {"prompt": "a shark", "mode": MODES[0]}
+    assert consulted == [fields]

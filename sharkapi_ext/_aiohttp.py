@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
-from ._core import DEFAULT_LIMITS, USER_AGENT
+from ._core import DEFAULT_LIMITS, USER_AGENT, default_ssl_context
 
 if TYPE_CHECKING:
     from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
@@ -274,6 +274,8 @@ def aiohttp_http_client(
         ImportError: When the ``aiohttp`` extra is not installed (raised on import).
     """
     make = transport_factory or _import_extra()
+    if verify is True:
+        verify = default_ssl_context()  # made once per process (see there)
     transport = AiohttpTransport(make(verify=verify, limits=limits))
     headers = httpx.Headers({"User-Agent": USER_AGENT})
     headers.update(client_options.pop("headers", None) or {})

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
-from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient
+from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, default_ssl_context
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError
@@ -95,7 +95,8 @@ class AsyncSharkAPI(BaseClient):
 
     def _default_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT}, transport=async_transport(DEFAULT_LIMITS)
+            headers={"User-Agent": USER_AGENT},
+            transport=async_transport(DEFAULT_LIMITS, default_ssl_context()),
         )
 
     # -- the driver: the only place this class does I/O -------------------------------

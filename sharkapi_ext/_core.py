@@ -10,10 +10,12 @@ each (see `_flow` for one call walked from the public method to the driver).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -75,6 +77,25 @@ _MODERATED: Final = "moderated"
 _FAILED: Final = "failed"
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Httpx's default TLS context (``verify=True``), made once per process.
+
+    httpx makes a new one for every client, loading the whole CA bundle: 38 ms of CPU,
+    which each SDK-made client (the default ones, `aiohttp_http_client()`) would pay
+    again, and a short CLI or MCP call notices. Keyed by ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR``, which httpx reads when it builds one.
+
+    Returns:
+        The shared context; never modify it.
+    """
+    return _verified_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _verified_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True)  # reads the same two variables
 
 
 def _resolve_token(token: str | None) -> str:
@@ -187,7 +208,9 @@ class BaseClient(Polling):
 
     def _default_http_client(self) -> httpx.Client | httpx.AsyncClient:
         """The client's own httpx client, when the caller gave none."""
-        return self._http_class(headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS)
+        return self._http_class(
+            headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS, verify=default_ssl_context()
+        )
 
     def _direct_transport(self, request: httpx.Request) -> Any:
         """The transport to hand an API request to without ``http_client.send``, or None.

@@ -20,6 +20,7 @@ promptly). Everything else is httpcore's own code path.
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Final
 
@@ -102,16 +103,17 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         return closing
 
 
-def async_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+def async_transport(limits: httpx.Limits, verify: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     """Httpx's default async transport, on a `KeepAlivePool` when httpcore is 1.0.x.
 
     Args:
         limits: The pool limits.
+        verify: The TLS context.
 
     Returns:
         The transport; on another httpcore version, httpx's own, unchanged.
     """
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=verify)
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
         # Same state and constructor; only the assignment step differs.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 
 import httpx
 import pytest
@@ -230,3 +232,32 @@ def test_requests_carry_the_headers_httpx_would_add(
         asyncio.run(client.aclose())  # type: ignore[union-attr]
     else:
         client.close()  # type: ignore[union-attr]
+
+
+def test_sdk_made_clients_share_one_tls_context_per_ca_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """httpx loads the CA bundle for every client (38 ms); the SDK does it once."""
+    import trustme
+
+    from sharkapi_ext._core import default_ssl_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = SharkAPI(TOKEN)
+    second = AsyncSharkAPI(TOKEN)
+    shared = default_ssl_context()
+    assert shared.verify_mode == ssl.CERT_REQUIRED
+    assert shared.check_hostname
+    for client in (first, second):
+        pool = client._http._transport._pool  # type: ignore[union-attr]
+        assert pool._ssl_context is shared
+    first.close()
+    asyncio.run(second.aclose())
+    # A CA given through SSL_CERT_FILE (as httpx reads it) gets its own context.
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    own = default_ssl_context()
+    assert own is not shared
+    assert len(own.get_ca_certs()) == 1

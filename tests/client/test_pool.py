@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sharkapi_ext import AsyncSharkAPI
-from sharkapi_ext._core import DEFAULT_LIMITS, MAX_CONNECTIONS
+from sharkapi_ext._core import DEFAULT_LIMITS, MAX_CONNECTIONS, default_ssl_context
 from sharkapi_ext._pool import KeepAlivePool, async_transport
 
 pytestmark = pytest.mark.timeout(60)
@@ -151,7 +151,7 @@ def test_idle_connections_beyond_keepalive_are_closed() -> None:
     async def main() -> None:
         async with server as url:
             limits = httpx.Limits(max_connections=20, max_keepalive_connections=3)
-            transport = async_transport(limits)
+            transport = async_transport(limits, default_ssl_context())
             async with httpx.AsyncClient(transport=transport) as http:
                 await asyncio.gather(*(http.get(f"{url}/v1/jobs/job_1") for _ in range(20)))
                 pool = transport._pool

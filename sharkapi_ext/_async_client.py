@@ -146,10 +146,12 @@ class AsyncSharkAPI(BaseClient):
             for phase in ("pool", "connect"):
                 limit = timeouts.get(phase)
                 timeouts[phase] = left if limit is None or limit > left else limit
-            # The deadline below bounds every read and write (an attempt never has more
-            # time left than its per-read timeout), so the transport arms no timer of its
-            # own per read: one less loop timer per chunk on httpcore and aiohttp alike.
-            timeouts["read"] = timeouts["write"] = None
+            if isinstance(action, Send):
+                # An API call's deadline is its attempt's (`_retry._attempt_deadline`), no
+                # later than its per-read timeout, and bounds every read and write below:
+                # the transport need not arm a timer of its own per chunk. (A download's
+                # deadline is the whole call's, so its reads keep their own timeout.)
+                timeouts["read"] = timeouts["write"] = None
             request.extensions["timeout"] = timeouts
             if request.method != "GET" and self._owns_http:
                 # Only a submit's error depends on whether it was sent; only the SDK's

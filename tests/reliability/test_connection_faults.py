@@ -125,7 +125,7 @@ def _call(twin: str, op: str, base_url: str, **options: object) -> BaseException
 
 
 # A server that trickles its response HEADERS, a byte at a time, never trips httpx's
-# per-read timeout. The async client bounds the whole exchange (`asyncio.timeout`), so
+# per-read timeout. The async client bounds the whole exchange (`_deadline`), so
 # it passes. The sync client cannot: a blocking read cannot be interrupted from the same
 # thread, and httpx gives no hook before the headers are complete. Documented in the
 # README as the sync client's one unbounded case; strict, so a fix shows up here.
@@ -217,3 +217,46 @@ def test_zz_connection_fault_figures() -> None:
             "table": RESULTS,
         },
     )
+
+
+def stall_image_body(server: RawServer, conn: socket.socket) -> None:
+    server.read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n")
+    conn.sendall(b"\x89PNG\r\n\x1a\n")
+    server.wait_stopping(60)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("twin", ["sync", "async", "async-aiohttp"])
+def test_a_stalled_download_times_out_per_read_and_is_retried_before_its_deadline(
+    twin: str, tmp_path: object
+) -> None:
+    """A download's deadline is the whole call's (300 s by default): a stalled read must
+    still end after the client's per-read timeout and be retried, not wait it out."""
+    server = RawServer(lambda conn: stall_image_body(server, conn))
+    kwargs = {"base_url": "http://127.0.0.1:9", "timeout": TIMEOUT, "max_retries": 1}
+    error: BaseException | None = None
+    with server, Stopwatch() as watch:
+        url = f"{server.base_url}/images/job_1.png"
+        try:
+            if twin == "sync":
+                with SharkAPI(TOKEN, **kwargs) as client:  # type: ignore[arg-type]
+                    client.download(url, str(tmp_path), timeout=20)
+            else:
+
+                async def run() -> None:
+                    if twin == "async-aiohttp":
+                        async with aiohttp_http_client() as http:
+                            async with AsyncSharkAPI(TOKEN, http_client=http, **kwargs) as client:  # type: ignore[arg-type]
+                                await client.download(url, str(tmp_path), timeout=20)
+                    else:
+                        async with AsyncSharkAPI(TOKEN, **kwargs) as client:  # type: ignore[arg-type]
+                            await client.download(url, str(tmp_path), timeout=20)
+
+                asyncio.run(run())
+        except BaseException as exc:
+            error = exc
+        attempts = server.accepted
+    assert error is not None
+    assert attempts == 2, f"{twin}: {attempts} attempts ({type(error).__name__}: {error})"
+    assert watch.elapsed < 2 * TIMEOUT + 2 * MARGIN + 1.0, f"{twin} took {watch.elapsed:.2f} s"

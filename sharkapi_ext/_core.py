@@ -176,7 +176,6 @@ class BaseClient(Polling):
         self._url_cache: dict[str, httpx.URL] = {}
         # (the SDK's own headers, the client's defaults they were merged with, the host, the result)
         self._header_cache: list[tuple[Mapping[str, str], HeaderList, bytes, httpx.Headers]] = []
-        self._timeout_cache: dict[float, Mapping[str, float | None]] = {}
         secret = _resolve_token(token)
         # What a server echoes of the token is cut out of every answer before it is kept.
         self._redactor = Redactor(secret)
@@ -287,7 +286,10 @@ class BaseClient(Polling):
             headers=self._merged_headers(headers or self._auth, parsed.netloc),
             cookies=http.cookies or None,
             stream=stream,
-            extensions={"timeout": dict(self._timeouts(timeout))},
+            # httpx.Timeout(timeout).as_dict(), without building the Timeout.
+            extensions={
+                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+            },
         )
         if isinstance(stream, ImageBody):
             request.headers["Content-Length"] = str(stream.content_length)
@@ -296,15 +298,6 @@ class BaseClient(Polling):
             if body is not None:
                 request.headers["Content-Length"] = str(len(content))
         return request
-
-    def _timeouts(self, timeout: float) -> Mapping[str, float | None]:
-        # httpx.Timeout(...).as_dict() for the few timeouts a client uses.
-        cached = self._timeout_cache.get(timeout)
-        if cached is None:
-            if len(self._timeout_cache) >= 64:
-                self._timeout_cache.clear()
-            cached = self._timeout_cache[timeout] = httpx.Timeout(timeout).as_dict()
-        return cached
 
     def _merged_headers(self, own: Mapping[str, str], netloc: bytes) -> httpx.Headers:
         """The caller's client's default headers with the SDK's `own` over them.

@@ -79,9 +79,9 @@ def test_many_requests_leave_no_entries_behind() -> None:
         plan = [(rng.uniform(0.02, 0.3), rng.uniform(0.0, 0.2)) for _ in range(500)]
         results = await asyncio.gather(*(_bounded(deadlines, s, w) for s, w in plan))
         for (seconds, work), result in zip(plan, results, strict=True):
-            if work < seconds - 0.04:
+            if work < seconds - 0.1:
                 assert result == "done"
-            if work > seconds + 0.04:
+            if work > seconds + 0.1:
                 assert result == "timed out"
         # Ended requests are swept, not kept for their whole deadline.
         assert len(deadlines._heap) <= 64

@@ -40,6 +40,7 @@ _Table = tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]
 _CHUNK_BYTES = 16 * 1024
 
 
+@functools.cache  # asked on every request (`AiohttpTransport._session`)
 def _import_extra() -> type[HttpxAiohttpTransport]:
     # aiohttp is imported on first use only, so that `import sharkapi_ext` works (and
     # stays fast) without the extra.

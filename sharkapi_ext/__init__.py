@@ -20,6 +20,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     DownloadError,
     InsufficientBalanceError,
     InternalServerError,
@@ -27,6 +28,7 @@ from ._exceptions import (
     JobError,
     JobFailedError,
     JobModeratedError,
+    JobOutcome,
     ModerationError,
     NotFoundError,
     PermissionDeniedError,
@@ -36,6 +38,7 @@ from ._exceptions import (
     SubmissionOutcomeUnknownError,
     UnexpectedResponseError,
     WaitTimeoutError,
+    job_outcome,
 )
 from ._images import MAX_IMAGE_BYTES, ImageSource, decode_image, encode_image
 from ._version import __version__
@@ -94,6 +97,7 @@ __all__ = [
     "AsyncSharkAPI",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "DownloadError",
     "GenerateRequest",
     "ImageSource",
@@ -104,6 +108,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobModeratedError",
+    "JobOutcome",
     "JobStatus",
     "ModerationError",
     "NotFoundError",
@@ -120,5 +125,6 @@ __all__ = [
     "decode_image",
     "encode_image",
     "image_extension",
+    "job_outcome",
     "parse_money",
 ]

@@ -22,6 +22,7 @@ from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
 from ._pool import async_transport
+from ._retry import UNSENT_ATTR
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 __all__ = ["AsyncSharkAPI", "GenerateRequest"]
@@ -120,6 +121,7 @@ class AsyncSharkAPI(BaseClient):
         if isinstance(action, Sleep):
             await self._sleep(action.seconds)
             return None
+        self._check_open()
         request = action.request
         deadline = action.deadline if isinstance(action, Send) else action.sink.deadline
         # Time spent waiting for the client's own gate is time before anything was sent:
@@ -135,6 +137,9 @@ class AsyncSharkAPI(BaseClient):
             raise httpx.PoolTimeout(
                 "no free connection within the timeout; nothing was sent", request=request
             ) from exc
+        except asyncio.CancelledError as exc:
+            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
+            raise
         sending: _SendingProbe | None = None
         deadlines = self._deadlines()
         watch: Watch | None = None
@@ -164,7 +169,11 @@ class AsyncSharkAPI(BaseClient):
             return await self._exchange(action)
         except (TimeoutError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not (watch and watch.timed_out()):
-                raise  # a cancellation from outside: not a timeout
+                # A cancellation from outside, not a timeout. The submit flow records a
+                # job that may exist unless the request is known not to have gone out.
+                if sending is not None and not sending.started:
+                    setattr(exc, UNSENT_ATTR, True)
+                raise
             if sending is not None and not sending.started:
                 # Still waiting for a pooled connection or connecting: nothing went out.
                 raise httpx.PoolTimeout(
@@ -430,7 +439,11 @@ class AsyncSharkAPI(BaseClient):
         return await self._run(call_flow(self, operation, kwargs))
 
     async def aclose(self) -> None:
-        """Close the HTTP connections, unless the client was given by the caller."""
+        """Close the HTTP connections, unless the client was given by the caller.
+
+        Every later call raises `ClientClosedError` before sending anything.
+        """
+        self._closed = True
         if self._owns_http:
             await self._http.aclose()
 

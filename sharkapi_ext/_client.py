@@ -102,6 +102,7 @@ class SharkAPI(BaseClient):
         if isinstance(action, Sleep):
             self._sleep(action.seconds)
             return None
+        self._check_open()
         request = action.request
         transport = None if isinstance(action, Fetch) else self._direct_transport(request)
         if transport is not None:
@@ -330,7 +331,11 @@ class SharkAPI(BaseClient):
         return self._run(call_flow(self, operation, kwargs))
 
     def close(self) -> None:
-        """Close the HTTP connections, unless the client was given by the caller."""
+        """Close the HTTP connections, unless the client was given by the caller.
+
+        Every later call raises `ClientClosedError` before sending anything.
+        """
+        self._closed = True
         if self._owns_http:
             self._http.close()
 

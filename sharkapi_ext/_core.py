@@ -18,7 +18,7 @@ import os
 import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
@@ -29,12 +29,14 @@ from sharkapi_spec import DEFAULT_MODE, SUCCESS_STATUS
 from ._decoding import ACCEPT_ENCODING
 from ._download import DownloadSink, destination_for
 from ._exceptions import (
+    ClientClosedError,
     DownloadError,
     InvalidRequestError,
     Redactor,
     SharkAPIError,
     UnexpectedResponseError,
     body_excerpt,
+    record_interrupted_job,
 )
 from ._flow import Flow
 from ._images import ImageBody, ImageSource
@@ -46,7 +48,6 @@ from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "BaseClient"]
 
-T = TypeVar("T")
 HeaderList = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("sharkapi")
@@ -54,9 +55,6 @@ logger = logging.getLogger("sharkapi")
 _httpx_logger = logging.getLogger("httpx")
 
 DEFAULT_BASE_URL: Final = "https://api.sharkapi.dev"
-# A JSON answer of the API is a few hundred bytes; a hostile server must not be able
-# to make the client buffer more than this.
-MAX_ANSWER_BYTES: Final = 1024 * 1024
 USER_AGENT: Final = f"sharkapi-python/{__version__}"
 # The SDK's own httpx pool. The async client also lets no more requests than
 # MAX_CONNECTIONS wait on the pool at once: httpcore matches every queued request
@@ -69,12 +67,6 @@ MAX_CONNECTIONS: Final = 100
 DEFAULT_LIMITS: Final = httpx.Limits(
     max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
 )
-# An image host's error page is only kept as an excerpt.
-MAX_DOWNLOAD_ERROR_BYTES: Final = 4096
-# The two unsuccessful endings the SDK has its own error classes for (`JobModeratedError`,
-# `JobFailedError`); any other terminal status is a `JobFailedError` that names it.
-_MODERATED: Final = "moderated"
-_FAILED: Final = "failed"
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
 
@@ -154,6 +146,8 @@ class BaseClient(Polling):
     _http: httpx.Client | httpx.AsyncClient
     #: The httpx client class the twin sends through (and makes when none is given).
     _http_class: type[httpx.Client] | type[httpx.AsyncClient]
+    #: Set by `close()`/`aclose()`: every later request is refused before it is sent.
+    _closed: bool = False
 
     def __init__(
         self,
@@ -210,6 +204,22 @@ class BaseClient(Polling):
         return self._http_class(
             headers={"User-Agent": USER_AGENT}, limits=DEFAULT_LIMITS, verify=default_ssl_context()
         )
+
+    def _check_open(self) -> None:
+        """Refuse to send once this client, or the ``http_client`` it sends through, is closed.
+
+        httpx enforces this in ``Client.send`` (its ``ClientState``), which API calls
+        skip (`_direct_transport`), so the drivers ask here before every request.
+
+        Raises:
+            ClientClosedError: The client was closed; nothing was sent.
+        """
+        if self._closed or self._http.is_closed:
+            whose = "this client" if self._closed else "its http_client"
+            raise ClientClosedError(
+                f"{whose} was closed; nothing was sent (make a new {type(self).__name__}, or "
+                "use it as a context manager around all its calls)"
+            )
 
     def _direct_transport(self, request: httpx.Request) -> Any:
         """The transport to hand an API request to without ``http_client.send``, or None.
@@ -367,6 +377,10 @@ class BaseClient(Polling):
         except UnexpectedResponseError as exc:
             # A 2xx means the API took the job: it exists and will be charged.
             exc.message += " (the job was probably created; it was not resubmitted)"
+            exc.job_may_exist = True
+            raise
+        except BaseException as exc:  # Ctrl-C while the 2xx answer was parsed
+            record_interrupted_job(exc, None)
             raise
         logger.info("submitted job %s (%s, estimated %s)", job.job_id, mode, job.estimated_cost)
         return job
@@ -395,10 +409,9 @@ class BaseClient(Polling):
             exc.job_id = exc.job_id or job.job_id
             raise
         except BaseException as exc:
-            # Ctrl-C or a failing callback: the paid job must not be forgotten.
-            exc.add_note(
-                f"SharkAPI job {job.job_id} was submitted; resume with wait({job.job_id!r})"
-            )
+            # Ctrl-C, a cancellation or a failing callback: the paid job must not be
+            # forgotten.
+            record_interrupted_job(exc, job.job_id)
             raise
 
     def _download_flow(

@@ -19,13 +19,19 @@ The tree::
     │   └── SubmissionOutcomeUnknownError       a submit may have created a job anyway
     ├── UnexpectedResponseError                 an answer that does not parse
     ├── DownloadError                           an image could not be fetched or is not an image
+    ├── ClientClosedError (also RuntimeError)   the client was closed; nothing was sent
     ├── JobError                                a job ended without an image
     │   ├── JobFailedError                      status "failed"
     │   └── JobModeratedError                   status "moderated"
     └── WaitTimeoutError                        wait() ran past its deadline
 
 Every error that concerns a known job carries its `job_id`, so paid work can always be
-found again (`client.wait(err.job_id)`). No message, repr or attribute ever holds the
+found again (`client.wait(err.job_id)`), and every error says whether a paid job may
+exist (`job_may_exist`). That is decided here and in the flows, once; the CLI, the batch
+runner and the MCP server read the attribute. An interruption that is not an SDK error
+(``asyncio.CancelledError``, ``KeyboardInterrupt``) while a submit may have reached the
+API gets the same record: a note, attributes, and a warning on the ``sharkapi`` logger;
+`job_outcome` reads it from any exception. No message, repr or attribute ever holds the
 bearer token: the SDK never puts it there, and a `Redactor` cuts it out of whatever a
 server sends back (a 401 body quoting it, a proxy page listing the request headers)
 before any of it is kept or shown.
@@ -34,9 +40,10 @@ before any of it is kept or shown.
 from __future__ import annotations
 
 import json
+import logging
 import urllib.parse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 from sharkapi_spec import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
@@ -50,6 +57,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "DownloadError",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -57,6 +65,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobModeratedError",
+    "JobOutcome",
     "ModerationError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -66,6 +75,7 @@ __all__ = [
     "SubmissionOutcomeUnknownError",
     "UnexpectedResponseError",
     "WaitTimeoutError",
+    "job_outcome",
 ]
 
 # The vendor's page: "503 ... Retry after 30 seconds." (the spec's
@@ -76,6 +86,9 @@ DEFAULT_503_RETRY_AFTER = SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
 _MAX_MESSAGE_CHARS = 500
 
 
+logger = logging.getLogger("sharkapi")
+
+
 class SharkAPIError(Exception):
     """Root of every error the SDK raises.
 
@@ -84,10 +97,30 @@ class SharkAPIError(Exception):
         job_id: The job concerned, when one is known; resume it with `wait(job_id)`.
     """
 
+    # None: a job may exist exactly when the error names one. Classes and flows that
+    # know better (a submit that may have reached the API) set True or False.
+    _job_may_exist: bool | None = None
+
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.job_id = job_id
+
+    @property
+    def job_may_exist(self) -> bool:
+        """Whether a job (which may be charged when it completes) may exist.
+
+        True when the error names a job, and when a submit may have created one whose
+        id is unknown (`SubmissionOutcomeUnknownError`, a 5xx or an unreadable 2xx
+        answer to a submit). Resubmitting the same request then risks paying twice.
+        """
+        if self._job_may_exist is not None:
+            return self._job_may_exist
+        return self.job_id is not None
+
+    @job_may_exist.setter
+    def job_may_exist(self, value: bool) -> None:
+        self._job_may_exist = value
 
     def __str__(self) -> str:
         if self.job_id and self.job_id not in self.message:
@@ -158,6 +191,8 @@ class PermissionDeniedError(APIStatusError):
 class NotFoundError(APIStatusError):
     """404: no such job for this account."""
 
+    _job_may_exist = False  # the API says there is none (for this account)
+
 
 class ModerationError(APIStatusError):
     """422: the prompt or image failed content moderation (not charged)."""
@@ -195,6 +230,8 @@ class SubmissionOutcomeUnknownError(APIConnectionError):
     (that could pay twice); check your jobs before submitting the same prompt again.
     """
 
+    _job_may_exist = True
+
 
 class UnexpectedResponseError(SharkAPIError):
     """An answer that does not parse: HTML, truncated JSON, a missing or mistyped field.
@@ -224,6 +261,10 @@ class DownloadError(SharkAPIError):
     ) -> None:
         super().__init__(message, job_id=job_id)
         self.status_code = status_code
+
+
+class ClientClosedError(SharkAPIError, RuntimeError):
+    """The client (or the ``http_client`` it sends through) was closed; nothing was sent."""
 
 
 class JobError(SharkAPIError):
@@ -314,7 +355,8 @@ def make_status_error(
     message = f"HTTP {status_code}" + (f" {code}" if code else "")
     if detail:
         message += f": {detail[:_MAX_MESSAGE_CHARS]}"
-    if after_submit and cls is InternalServerError:
+    may_exist = after_submit and cls is InternalServerError
+    if may_exist:
         message += " (the job may have been created; it was not resubmitted)"
     if cls is ServiceUnavailableError and retry_after is None:
         retry_after = DEFAULT_503_RETRY_AFTER
@@ -329,7 +371,87 @@ def make_status_error(
     )
     if isinstance(error_obj, _RetryAfterMixin):
         error_obj.retry_after = retry_after
+    if may_exist:
+        error_obj.job_may_exist = True
     return error_obj
+
+
+class JobOutcome(NamedTuple):
+    """What an exception says about the job of the call it ended.
+
+    Attributes:
+        may_exist: A job may have been created, and may be charged when it completes.
+        job_id: Its id, when known (resume it with ``wait(job_id)``); None when the
+            submit was interrupted before its answer was read.
+    """
+
+    may_exist: bool
+    job_id: str | None
+
+
+_NO_JOB = JobOutcome(False, None)
+# The attributes an interrupted submit or generate leaves on an exception that is not
+# the SDK's own (asyncio.CancelledError, KeyboardInterrupt).
+_MAY_EXIST_ATTR = "sharkapi_job_may_exist"
+_JOB_ID_ATTR = "sharkapi_job_id"
+
+
+def job_outcome(exc: BaseException) -> JobOutcome:
+    """Whether a paid job may exist after `exc` ended an SDK call, and its id when known.
+
+    Works on the SDK's errors (`SharkAPIError.job_may_exist` and ``job_id``) and on an
+    interruption of a submit or a generate (``asyncio.CancelledError``,
+    ``KeyboardInterrupt``), which the SDK marks with the attributes
+    ``sharkapi_job_may_exist`` and ``sharkapi_job_id`` and a note.
+
+    Args:
+        exc: Any exception an SDK call raised.
+
+    Returns:
+        ``JobOutcome(may_exist, job_id)``; ``(False, None)`` when nothing says a job
+        was created.
+    """
+    if isinstance(exc, SharkAPIError):
+        return JobOutcome(exc.job_may_exist, exc.job_id)
+    may_exist = getattr(exc, _MAY_EXIST_ATTR, False)
+    job_id = getattr(exc, _JOB_ID_ATTR, None)
+    if not isinstance(may_exist, bool) or not isinstance(job_id, str | None):
+        return _NO_JOB
+    return JobOutcome(may_exist or job_id is not None, job_id)
+
+
+def record_interrupted_job(exc: BaseException, job_id: str | None) -> None:
+    """Mark an interruption of a call whose job may exist: attributes, a note, a log line.
+
+    Internal (the flows call it). Once per exception and job: an interruption passes
+    through several flows on its way out (submit, then generate).
+    """
+    if isinstance(exc, SharkAPIError):
+        exc.job_id = exc.job_id or job_id
+        exc.job_may_exist = True
+        return
+    if getattr(exc, _MAY_EXIST_ATTR, False) and (
+        job_id is None or getattr(exc, _JOB_ID_ATTR, None) == job_id
+    ):
+        return
+    try:
+        setattr(exc, _MAY_EXIST_ATTR, True)
+        setattr(exc, _JOB_ID_ATTR, job_id)
+    except AttributeError:  # an exception type with __slots__: the note still tells
+        pass
+    if job_id is not None:
+        text = (
+            f"SharkAPI job {job_id} was submitted and may be charged when it completes; "
+            f"resume with wait({job_id!r})"
+        )
+    else:
+        text = (
+            "SharkAPI: a job may have been created (the submit was interrupted after it "
+            "may have reached the API; its id is unknown); check your jobs before "
+            "submitting the same prompt again"
+        )
+    exc.add_note(text)
+    logger.warning("%s (%s)", text, type(exc).__name__)
 
 
 def body_excerpt(content: bytes) -> str:

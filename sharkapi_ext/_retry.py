@@ -37,6 +37,7 @@ from ._exceptions import (
     body_excerpt,
     describe,
     make_status_error,
+    record_interrupted_job,
 )
 from ._flow import MAX_ANSWER_BYTES, Fetch, Flow, OutOfTime, Reply, Send, Sleep
 
@@ -57,6 +58,9 @@ class RequestKind(Enum):
 
 # The connection was never established, so the request cannot have reached the server.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Set by a driver on an interruption (a cancellation) that it knows came before the
+# request went out: the flow then records no possible job.
+UNSENT_ATTR = "_sharkapi_unsent"
 # Mistakes on this side (bad URL scheme, an illegal header): retrying cannot help.
 NOT_RETRYABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _SUBMIT_RETRY_STATUSES = frozenset({429, 503})
@@ -192,6 +196,17 @@ class RetryingRequests:
                 cause = exc
                 error: SharkAPIError = self._connection_error(exc, kind, job_id)
                 retryable = policy.should_retry_exception(exc, kind)
+            except BaseException as exc:
+                # A cancellation, Ctrl-C or an unexpected failure while a submit was out:
+                # unless the driver knows nothing was sent, a paid job may exist, and the
+                # exception on its way out must say so.
+                if (
+                    kind is RequestKind.SUBMIT
+                    and not isinstance(exc, SharkAPIError)
+                    and not getattr(exc, UNSENT_ATTR, False)
+                ):
+                    record_interrupted_job(exc, job_id)
+                raise
             else:
                 if not isinstance(result, Reply):
                     return result  # a finished download
@@ -280,6 +295,7 @@ class RetryingRequests:
         # A protocol error can quote what the server sent: that may echo the token.
         what = self._redactor.text(describe(exc))
         if kind is RequestKind.SUBMIT and not isinstance(exc, NEVER_SENT):
+            # The one place that decides a broken submit may have created a job.
             return SubmissionOutcomeUnknownError(
                 f"the submit broke after it may have reached the API ({what}); a job may "
                 "exist and be charged when it completes, so it was NOT resubmitted",

@@ -77,6 +77,8 @@ class AsyncSharkAPI(BaseClient):
         poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.AsyncClient | None = None,
         allow_insecure_http: bool = False,
+        rate_limit: float | None = None,
+        pacing: bool = True,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,6 +91,8 @@ class AsyncSharkAPI(BaseClient):
             http_client=http_client,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            rate_limit=rate_limit,
+            pacing=pacing,
         )
         self._sleep = sleep
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)

@@ -46,6 +46,13 @@ class SharkAPI(BaseClient):
             The SDK still applies its own URL, token, timeouts and retries, and never
             closes a client it was given.
         allow_insecure_http: Allow a plain ``http://`` base URL to a non-loopback host.
+        rate_limit: Requests a second this client may send to the API, when you know
+            your account's limit. Without it the client learns the limit: every 429 or
+            503 slows all its requests (a ``Retry-After`` pauses them all), and the rate
+            climbs back while no throttle comes. Image downloads are not counted.
+        pacing: False turns the learning off: each request then meets its own 429s
+            with the retry rules alone (for callers with a limiter of their own);
+            ``rate_limit`` still holds.
         sleep: How to wait (injectable so tests never really sleep).
         clock: A monotonic clock in seconds (injectable, with ``sleep``).
 
@@ -66,6 +73,8 @@ class SharkAPI(BaseClient):
         poll_interval: float = POLL_INTERVAL_SECONDS,
         http_client: httpx.Client | None = None,
         allow_insecure_http: bool = False,
+        rate_limit: float | None = None,
+        pacing: bool = True,
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,6 +87,8 @@ class SharkAPI(BaseClient):
             http_client=http_client,
             clock=clock,
             allow_insecure_http=allow_insecure_http,
+            rate_limit=rate_limit,
+            pacing=pacing,
         )
         self._sleep = sleep
 

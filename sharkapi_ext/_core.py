@@ -41,6 +41,7 @@ from ._exceptions import (
 from ._flow import Flow
 from ._images import ImageBody, ImageSource
 from ._models import Job, JobStatus, parse_job
+from ._pacing import Pacer
 from ._polling import Polling
 from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
@@ -160,6 +161,8 @@ class BaseClient(Polling):
         http_client: httpx.Client | httpx.AsyncClient | None,
         clock: Callable[[], float],
         allow_insecure_http: bool,
+        rate_limit: float | None = None,
+        pacing: bool = True,
     ) -> None:
         if http_client is not None and not isinstance(http_client, self._http_class):
             raise InvalidRequestError(
@@ -184,6 +187,17 @@ class BaseClient(Polling):
             )
         self.retry_policy: RetryPolicy = RetryPolicy(max_retries=max_retries)
         self._clock = clock
+        if rate_limit is not None and (
+            isinstance(rate_limit, bool)
+            or not isinstance(rate_limit, int | float)
+            or not 0 < rate_limit < float("inf")
+        ):
+            raise InvalidRequestError(
+                "rate_limit",
+                f"must be None or a positive number of requests a second, got {rate_limit!r}",
+            )
+        # One pacing gate for every API request of this client (`_pacing`).
+        self._pacer = Pacer(rate_limit, clock, adaptive=bool(pacing))
         # The generated operations own the API's paths and methods (openapi.yaml is the
         # source of truth); the SDK sends their requests through its own retry loop.
         generate = _generate_op._get_kwargs(

@@ -40,6 +40,7 @@ from ._exceptions import (
     record_interrupted_job,
 )
 from ._flow import MAX_ANSWER_BYTES, Fetch, Flow, OutOfTime, Reply, Send, Sleep
+from ._pacing import Pacer
 
 if TYPE_CHECKING:
     from ._download import DownloadSink
@@ -64,6 +65,8 @@ UNSENT_ATTR = "_sharkapi_unsent"
 # Mistakes on this side (bad URL scheme, an illegal header): retrying cannot help.
 NOT_RETRYABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _SUBMIT_RETRY_STATUSES = frozenset({429, 503})
+# The answers that say "slow down": they slow the whole client (`_pacing`).
+_THROTTLE_STATUSES = frozenset({429, 503})
 # Far past any max_backoff / initial_backoff ratio, far below float overflow.
 _MAX_DOUBLINGS = 64
 
@@ -153,6 +156,7 @@ class RetryingRequests:
     timeout: float
     _clock: Callable[[], float]
     _redactor: Redactor
+    _pacer: Pacer
 
     def _attempt_deadline(self, deadline: float | None) -> tuple[float, float]:
         now = self._clock()
@@ -181,12 +185,17 @@ class RetryingRequests:
         poll only means no news; running out of time then raises `OutOfTime`.
         """
         policy = self.retry_policy
+        pacer = self._pacer
         retries_taken = 0
         while True:
+            if fetch is None and pacer.active:
+                # The client's pacing gate (`_pacing`): wait for this request's turn.
+                yield from self._pace_flow(kind, deadline, until_deadline)
             attempt_end, attempt_timeout = self._attempt_deadline(deadline)
             request = build(attempt_timeout)
             cause: httpx.HTTPError | None = None
             retry_after: float | None = None
+            paced = False
             try:
                 if fetch is None:
                     result = yield Send(request, attempt_end)
@@ -212,6 +221,8 @@ class RetryingRequests:
                     return result  # a finished download
                 result = self._redact(result)
                 status = result.status_code
+                if fetch is None and status not in _THROTTLE_STATUSES:
+                    pacer.accepted()
                 if 200 <= status < 300:
                     if result.truncated:
                         raise UnexpectedResponseError(
@@ -241,6 +252,12 @@ class RetryingRequests:
                 )
                 retry_after = getattr(error, "retry_after", None)
                 retryable = policy.should_retry_status(status, kind)
+                if fetch is None and status in _THROTTLE_STATUSES:
+                    pacer.throttled(retry_after)
+                    # Inside generate/wait (a call with a deadline), a 429 never ends the
+                    # call while time remains: the request waits its turn at the gate,
+                    # which also honours the Retry-After.
+                    paced = status == 429 and deadline is not None and retryable
                 if fetch is not None:
                     # An image host's 403 or 404 is an expired or missing link, not a
                     # revoked token or an unknown job: it gets its own class.
@@ -249,9 +266,13 @@ class RetryingRequests:
                         status_code=status,
                         job_id=job_id,
                     )
-            if not retryable or (not until_deadline and retries_taken >= policy.max_retries):
+            if not retryable or (
+                not until_deadline and not paced and retries_taken >= policy.max_retries
+            ):
                 raise error from cause
             pause = policy.backoff(retries_taken, retry_after)
+            if paced and pause <= policy.max_retry_after:
+                pause = 0.0  # the gate waits out the Retry-After and paces the retry
             if pause > policy.max_retry_after:
                 error.message += (
                     f" (Retry-After {pause:.0f} s is beyond the"
@@ -277,8 +298,42 @@ class RetryingRequests:
                 retries_taken + 1,
                 pause,
             )
-            yield Sleep(pause)
+            if pause > 0.0:
+                yield Sleep(pause)
             retries_taken += 1
+
+    def _pace_flow(
+        self, kind: RequestKind, deadline: float | None, until_deadline: bool
+    ) -> Flow[None]:
+        """Wait for this request's turn at the client's pacing gate, within its deadline.
+
+        Raises:
+            OutOfTime: (inside `wait`) the deadline came first.
+            APITimeoutError: No turn came within the call's deadline (or, without one,
+                the client's ``timeout``); nothing was sent.
+        """
+        pacer = self._pacer
+        submit = kind is RequestKind.SUBMIT
+        delay = pacer.delay(submit)
+        if delay <= 0.0:
+            return
+        end = deadline if deadline is not None else self._clock() + self.timeout
+        pacer.waiting(submit, 1)
+        try:
+            while delay > 0.0:
+                left = end - self._clock()
+                if left <= 0.0:
+                    error = APITimeoutError(
+                        "no turn under the client's request rate (the API asked it to slow "
+                        "down) within the timeout; nothing was sent"
+                    )
+                    if until_deadline:
+                        raise OutOfTime(error)
+                    raise error
+                yield Sleep(min(delay, left))
+                delay = pacer.delay(submit)
+        finally:
+            pacer.waiting(submit, -1)
 
     def _redact(self, reply: Reply) -> Reply:
         # Before anything of the answer is parsed, logged or put in an exception.

@@ -1,0 +1,183 @@
+"""The pacing gate: one per client, shared by every API request it sends; no I/O here.
+
+The API's word for 429 is "slow down your requests". A client that retries each 429 on
+its own and keeps every other request at full speed is throttled again and again (and
+a real account may be suspended). So every request of a client (submits, polls,
+``call()``; not image downloads, which go to another host) passes one `Pacer`:
+
+- Until the API first throttles (and when the caller set no ``rate_limit``) the gate
+  is open and costs one attribute read and one timestamp per answer.
+- A 429 or 503 closes it: a ``Retry-After`` pauses every request of the client until it
+  has passed, and the rate falls to ``BETA`` times the rate the API accepted in the last
+  second (an estimate of its limit, ``ceiling``).
+- While no throttle comes, the rate climbs back along botocore's CUBIC curve
+  (`retries/adaptive.py`, RFC 8312): fast towards the ceiling, flat near it, and only
+  then probing above it, so that a steady batch meets few 429s. A ``rate_limit`` the
+  caller gives caps the rate from the start.
+- A token bucket (one token of burst per tenth of a second of rate) spreads the
+  requests; a submit waiting for a token goes before any poll, since when requests are
+  scarce, starting a job is worth more than asking early about one already running.
+
+`Pacer.delay` is all a flow needs: it answers "go now" (and takes the token) or "ask
+again in so many seconds", which the flow turns into a `Sleep` bounded by its deadline
+(`_retry.RetryingRequests._pace_flow`). Thread-safe: the sync client may be shared by
+threads. Driven in tests with a fake clock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["BETA", "Pacer"]
+
+#: The share of the estimated limit the rate falls to on a throttle (botocore: 0.7).
+BETA: Final = 0.7
+# Seconds the CUBIC curve takes to climb back to the ceiling after a throttle.
+_RECOVERY_SECONDS: Final = 3.0
+# The lowest rate the gate falls to, in requests a second.
+_MIN_RATE: Final = 0.5
+# Answers remembered for the estimate of the accepted rate (the last second's worth).
+_ACCEPTED_MEMORY: Final = 8192
+# Throttles closer together than this are one event (the answers of one burst).
+_SAME_EVENT_SECONDS: Final = 0.25
+
+
+class Pacer:
+    """Paces one client's API requests (see the module docstring).
+
+    Args:
+        rate_limit: Requests a second the caller knows to be the limit; None to learn it.
+        clock: A monotonic clock in seconds (the client's, so tests use a fake one).
+        adaptive: False keeps the gate out of the way of throttles: each request then
+            handles its own 429s by the retry rules alone (a ``rate_limit`` still holds).
+
+    Attributes:
+        active: Whether requests wait on the gate at all (a limit is set or was learned).
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_adaptive",
+        "_ceiling",
+        "_clock",
+        "_filled_at",
+        "_limit",
+        "_lock",
+        "_paused_until",
+        "_rate",
+        "_throttled_at",
+        "_tokens",
+        "_waiting_submits",
+        "active",
+        "throttles",
+    )
+
+    def __init__(
+        self, rate_limit: float | None, clock: Callable[[], float], *, adaptive: bool = True
+    ) -> None:
+        self._clock = clock
+        self._adaptive = adaptive
+        self._limit = rate_limit
+        self.active = rate_limit is not None
+        self._rate = rate_limit if rate_limit is not None else math.inf
+        self._ceiling = rate_limit if rate_limit is not None else math.inf
+        self._tokens = 1.0
+        self._filled_at = clock()
+        self._paused_until = -math.inf
+        self._throttled_at: float | None = None
+        self._waiting_submits = 0
+        self._accepted: deque[float] = deque(maxlen=_ACCEPTED_MEMORY)
+        self._lock = threading.Lock()
+        #: Throttle events seen (429/503 answers of one burst count once).
+        self.throttles = 0
+
+    @property
+    def rate(self) -> float:
+        """The rate requests are paced at now, in requests a second (inf when open)."""
+        with self._lock:
+            return self._current_rate(self._clock()) if self.active else math.inf
+
+    def delay(self, submit: bool) -> float:
+        """Seconds to wait before asking again; 0 means "send now" (a token was taken).
+
+        Args:
+            submit: The request creates a job: it goes before waiting polls.
+        """
+        if not self.active:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
+            rate = self._current_rate(now)
+            if rate == math.inf:  # paused only: no rate learned yet
+                return 0.0
+            capacity = max(1.0, rate * 0.1)
+            self._tokens = min(capacity, self._tokens + (now - self._filled_at) * rate)
+            self._filled_at = now
+            if not submit and self._waiting_submits:
+                # Let the waiting submits have the next tokens first.
+                return max(1.0 - self._tokens, 1.0) / rate
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / rate
+
+    def waiting(self, submit: bool, change: int) -> None:
+        """Count a request into (``+1``) or out of (``-1``) the wait for a token."""
+        if submit:
+            with self._lock:
+                self._waiting_submits += change
+
+    def accepted(self) -> None:
+        """Note an answer that was not a throttle (the estimate of the limit counts them)."""
+        self._accepted.append(self._clock())
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Note a 429 or 503: slow the whole client down, and pause it for ``retry_after``.
+
+        Args:
+            retry_after: Seconds the server asked every request to wait, if it said.
+        """
+        if not self._adaptive:
+            return
+        with self._lock:
+            now = self._clock()
+            if retry_after is not None:
+                self._paused_until = max(self._paused_until, now + retry_after)
+            if self._throttled_at is not None and now - self._throttled_at < _SAME_EVENT_SECONDS:
+                return  # more answers of the burst that was just cut
+            self.throttles += 1
+            # What the API accepted over the last second estimates its limit; right after
+            # a pause that count says nothing, and the current rate is used instead.
+            accepted = sum(1 for t in reversed(self._accepted) if t > now - 1.0)
+            current = self._current_rate(now)
+            estimate = min(float(accepted), current) if accepted else current
+            self.active = True
+            if not math.isfinite(estimate):
+                # Nothing accepted yet and no rate known: the pause alone, until an
+                # answer shows what the API takes.
+                return
+            self._ceiling = max(estimate, _MIN_RATE)
+            if self._limit is not None:
+                self._ceiling = min(self._ceiling, self._limit)
+            self._throttled_at = now
+            self._rate = max(self._ceiling * BETA, _MIN_RATE)
+            self._tokens = min(self._tokens, 1.0)
+
+    def _current_rate(self, now: float) -> float:
+        # CUBIC (RFC 8312; botocore's CubicCalculator): W(t) = C (t - K)^3 + W_max,
+        # with K the time back to W_max. C is chosen so that K is _RECOVERY_SECONDS.
+        if self._throttled_at is None:
+            return self._rate
+        w_max = self._ceiling
+        k = _RECOVERY_SECONDS
+        c = w_max * (1.0 - BETA) / k**3
+        rate = c * (now - self._throttled_at - k) ** 3 + w_max
+        if self._limit is not None:
+            rate = min(rate, self._limit)
+        return max(rate, _MIN_RATE)

@@ -43,7 +43,7 @@ _MIN_RATE: Final = 0.5
 # Answers remembered for the estimate of the accepted rate (the last second's worth).
 _ACCEPTED_MEMORY: Final = 8192
 # Throttles closer together than this are one event (the answers of one burst).
-_SAME_EVENT_SECONDS: Final = 0.25
+_SAME_EVENT_SECONDS: Final = 1.0
 
 
 class Pacer:
@@ -69,6 +69,7 @@ class Pacer:
         "_lock",
         "_paused_until",
         "_rate",
+        "_resumed_at",
         "_throttled_at",
         "_tokens",
         "_waiting_submits",
@@ -88,6 +89,7 @@ class Pacer:
         self._tokens = 1.0
         self._filled_at = clock()
         self._paused_until = -math.inf
+        self._resumed_at = -math.inf
         self._throttled_at: float | None = None
         self._waiting_submits = 0
         self._accepted: deque[float] = deque(maxlen=_ACCEPTED_MEMORY)
@@ -122,8 +124,8 @@ class Pacer:
             if not submit and self._waiting_submits:
                 # Let the waiting submits have the next tokens first.
                 return max(1.0 - self._tokens, 1.0) / rate
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            if self._tokens >= 1.0 - 1e-9:  # (a float step short of a token is one)
+                self._tokens = max(self._tokens - 1.0, 0.0)
                 return 0.0
             return (1.0 - self._tokens) / rate
 
@@ -135,7 +137,18 @@ class Pacer:
 
     def accepted(self) -> None:
         """Note an answer that was not a throttle (the estimate of the limit counts them)."""
-        self._accepted.append(self._clock())
+        now = self._clock()
+        self._accepted.append(now)
+        throttled_at = self._throttled_at
+        if throttled_at is not None and now - throttled_at < _SAME_EVENT_SECONDS:
+            # Answers of the burst that was throttled arrive after its 429s: they show
+            # what the API took, and raise the estimate made at the first 429.
+            with self._lock:
+                estimate = self._accepted_rate(now)
+                if estimate is not None and (
+                    not math.isfinite(self._ceiling) or estimate > self._ceiling
+                ):
+                    self._set_ceiling(estimate)
 
     def throttled(self, retry_after: float | None) -> None:
         """Note a 429 or 503: slow the whole client down, and pause it for ``retry_after``.
@@ -147,32 +160,58 @@ class Pacer:
             return
         with self._lock:
             now = self._clock()
-            if retry_after is not None:
-                self._paused_until = max(self._paused_until, now + retry_after)
-            if self._throttled_at is not None and now - self._throttled_at < _SAME_EVENT_SECONDS:
-                return  # more answers of the burst that was just cut
-            self.throttles += 1
-            # What the API accepted over the last second estimates its limit; right after
-            # a pause that count says nothing, and the current rate is used instead.
-            accepted = sum(1 for t in reversed(self._accepted) if t > now - 1.0)
-            current = self._current_rate(now)
-            estimate = min(float(accepted), current) if accepted else current
             self.active = True
-            if not math.isfinite(estimate):
-                # Nothing accepted yet and no rate known: the pause alone, until an
-                # answer shows what the API takes.
+            # What the API accepted lately estimates its limit. The answers of one burst
+            # (throttles and acceptances mixed) are one event: its estimate is the
+            # highest seen while they arrive, and the rate is cut once.
+            estimate = self._accepted_rate(now)
+            same_event = (
+                self._throttled_at is not None and now - self._throttled_at < _SAME_EVENT_SECONDS
+            )
+            if retry_after is not None:
+                if now >= self._paused_until:  # the last pause is over: count from its end
+                    self._resumed_at = self._paused_until
+                self._paused_until = max(self._paused_until, now + retry_after)
+            if same_event:
+                if estimate is not None and (
+                    not math.isfinite(self._ceiling) or estimate > self._ceiling
+                ):
+                    self._set_ceiling(estimate)
                 return
-            self._ceiling = max(estimate, _MIN_RATE)
-            if self._limit is not None:
-                self._ceiling = min(self._ceiling, self._limit)
+            self.throttles += 1
+            current = self._current_rate(now)
             self._throttled_at = now
-            self._rate = max(self._ceiling * BETA, _MIN_RATE)
-            self._tokens = min(self._tokens, 1.0)
+            if estimate is None:
+                if not math.isfinite(current):
+                    # Nothing accepted yet and no rate known: the pause alone, until
+                    # more answers of this burst show what the API takes (`accepted`).
+                    self._ceiling = math.inf
+                    return
+                estimate = current
+            self._set_ceiling(min(estimate, current))
+
+    def _set_ceiling(self, estimate: float) -> None:
+        ceiling = max(estimate, _MIN_RATE)
+        if self._limit is not None:
+            ceiling = min(ceiling, self._limit)
+        self._ceiling = ceiling
+        self._rate = max(ceiling * BETA, _MIN_RATE)
+        self._tokens = min(self._tokens, 1.0)
+
+    def _accepted_rate(self, now: float) -> float | None:
+        # Answers accepted a second over the last second, or since the last pause ended
+        # (a pause says nothing of the limit); None when that is too short to tell.
+        since = max(now - 1.0, self._resumed_at)
+        window = now - since
+        if window < 0.2:
+            return None
+        accepted = sum(1 for t in reversed(self._accepted) if t > since)
+        return accepted / window if accepted else None
 
     def _current_rate(self, now: float) -> float:
         # CUBIC (RFC 8312; botocore's CubicCalculator): W(t) = C (t - K)^3 + W_max,
         # with K the time back to W_max. C is chosen so that K is _RECOVERY_SECONDS.
-        if self._throttled_at is None:
+        if self._throttled_at is None or not math.isfinite(self._ceiling):
             return self._rate
         w_max = self._ceiling
         k = _RECOVERY_SECONDS

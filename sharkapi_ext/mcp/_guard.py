@@ -164,7 +164,10 @@ class PathGuard:
         # The outermost allowed directory holding the file: no allowed directory lies
         # above it, so nothing inside the allowed directories can replace its path.
         base = min((d for d in self.allowed if resolved.is_relative_to(d)), key=_depth)
-        *dirs, name = resolved.relative_to(base).parts
+        parts = resolved.relative_to(base).parts
+        if not parts:  # the allowed directory itself, which was a file at the check
+            raise _Changed
+        *dirs, name = parts
         fd = os.open(base, os.O_RDONLY | _DIRECTORY)
         try:
             for part in dirs:

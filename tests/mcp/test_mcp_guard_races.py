@@ -129,6 +129,24 @@ def test_a_link_swapped_in_while_reading_never_yields_bytes_from_outside(
     assert guard.read(path) == INSIDE  # and once the links rest, it reads as before
 
 
+def _swap_after_the_check(
+    monkeypatch: pytest.MonkeyPatch, guard: PathGuard, swap: Callable[[], None]
+) -> list[int]:
+    """Make `swap()` land exactly between the guard's first check and its open."""
+    check = guard.resolve
+    swaps: list[int] = []
+
+    def check_then_swap(path: str) -> Path:
+        resolved = check(path)
+        if not swaps:  # only once: the next attempt checks what is there now
+            swaps.append(1)
+            swap()
+        return resolved
+
+    monkeypatch.setattr(guard, "resolve", check_then_swap)
+    return swaps
+
+
 @pytest.mark.parametrize("opener", ["openat", "open_and_compare"])
 def test_a_link_swapped_in_between_the_check_and_the_open_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opener: str
@@ -141,22 +159,52 @@ def test_a_link_swapped_in_between_the_check_and_the_open_is_refused(
     (tmp_path / "secret.png").write_bytes(SECRET)
     (allowed / "x.png").write_bytes(INSIDE)
     guard = PathGuard([allowed])
-    check = guard.resolve
-    swaps = 0
 
-    def check_then_swap(path: str) -> Path:
-        nonlocal swaps
-        resolved = check(path)
-        if swaps == 0:  # only once: the next attempt sees the link and refuses it
-            swaps += 1
-            (allowed / "x.png").unlink()
-            (allowed / "x.png").symlink_to(tmp_path / "secret.png")
-        return resolved
+    def swap() -> None:
+        (allowed / "x.png").unlink()
+        (allowed / "x.png").symlink_to(tmp_path / "secret.png")
 
-    monkeypatch.setattr(guard, "resolve", check_then_swap)
+    swaps = _swap_after_the_check(monkeypatch, guard, swap)
     with pytest.raises(InvalidRequestError, match="outside the allowed directories"):
         guard.read("x.png")
-    assert swaps == 1
+    assert swaps == [1]
+
+
+def test_an_allowed_directory_inside_another_swapped_for_a_link_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Walking from the inner allowed directory would open its path, link and all; the
+    # guard walks from the outermost one, so the link is a component it refuses to follow.
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    (outer / "inner" / "x.png").write_bytes(INSIDE)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.png").write_bytes(SECRET)
+    guard = PathGuard([outer / "inner", outer])
+
+    def swap() -> None:
+        os.rename(outer / "inner", tmp_path / "moved")
+        (outer / "inner").symlink_to(tmp_path / "outside", target_is_directory=True)
+
+    swaps = _swap_after_the_check(monkeypatch, guard, swap)
+    with pytest.raises(InvalidRequestError, match="outside the allowed directories"):
+        guard.read(str(outer / "inner" / "x.png"))
+    assert swaps == [1]
+
+
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_waiting_for_a_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "x.png").write_bytes(INSIDE)
+    guard = PathGuard([tmp_path])
+
+    def swap() -> None:
+        (tmp_path / "x.png").unlink()
+        os.mkfifo(tmp_path / "x.png")
+
+    _swap_after_the_check(monkeypatch, guard, swap)
+    with pytest.raises(InvalidRequestError, match="not a regular file"):
+        guard.read("x.png")
 
 
 @pytest.mark.parametrize("bad", ["x\0.png", "\0", "/etc/passwd\0.png", "x\ud800.png"])

@@ -216,11 +216,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         import aiohttp  # already loaded by httpx-aiohttp: a dictionary lookup
 
         timeout = request.extensions.get("timeout") or {}
+        try:
+            content = request.content
+        except httpx.RequestNotRead:
+            # The request httpx builds to follow a redirect (`_build_redirect_request`)
+            # takes the first one's stream without reading it; in memory, so read it now.
+            content = await request.aread()
         answer = await session.request(
             request.method,
             str(request.url),
             headers=request.headers.multi_items(),
-            data=request.content or None,
+            data=content or None,
             allow_redirects=False,
             auto_decompress=False,  # the SDK decodes (and bounds) bodies itself
             timeout=aiohttp.ClientTimeout(  # httpx's phases in aiohttp's terms, as httpx-aiohttp

@@ -12,7 +12,8 @@ Four task-level tools, not one per endpoint:
 Safety: ``generate_image`` is annotated non-idempotent and the server's instructions say
 "Paid: never resubmit a job that may exist"; a spend cap (``max_cost``) counts the
 worst-case price of every submit since start and refuses past it; ``image_path`` reads
-only inside allowed directories (resolved, so symlinks cannot escape); images go to one
+only inside allowed directories (resolved, so symlinks cannot escape, and opened without
+following links, so one swapped in after the check cannot either); images go to one
 output directory; every SDK error becomes a tool error saying what to do, with the job id
 when one is known. The token comes from ``SHARKAPI_TOKEN`` only and never appears in a
 result, an error or a log line.

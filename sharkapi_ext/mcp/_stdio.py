@@ -15,7 +15,7 @@ from sharkapi_ext import AsyncSharkAPI, InvalidRequestError
 from ._config import ServerConfig
 from ._server import build_server
 
-__all__ = ["SANDBOX_POLL_INTERVAL", "serve_stdio"]
+__all__ = ["SANDBOX_POLL_INTERVAL", "client_from_settings", "serve_stdio"]
 
 logger = logging.getLogger("sharkapi.mcp")
 
@@ -24,6 +24,43 @@ SANDBOX_QUEUED_SECONDS = 0.5
 SANDBOX_PROCESSING_SECONDS = 1.5
 #: Polling the local sandbox every 2 s (the real API's rate) would only add waiting.
 SANDBOX_POLL_INTERVAL = 0.25
+
+
+def client_from_settings(
+    token: str | None, *, base_url: str | None, poll_interval: float
+) -> tuple[AsyncSharkAPI | None, str | None]:
+    """The SDK client, or None and why not, in words for the server's user.
+
+    The SDK's own messages speak to a Python caller (``pass token=...``); no tool has
+    such an argument, and the token must never come through the conversation, so the
+    reason names what the user sets instead: the server's environment.
+
+    Args:
+        token: The token from ``SHARKAPI_TOKEN`` (or the sandbox's), None when unset.
+        base_url: The API's base URL, None for the default.
+        poll_interval: Seconds between polls.
+
+    Returns:
+        ``(client, None)``, or ``(None, reason)`` when the settings cannot make one.
+    """
+    try:
+        client = AsyncSharkAPI(token, base_url=base_url, poll_interval=poll_interval)
+    except InvalidRequestError as exc:
+        if exc.field == "token" and not token:
+            problem = "no API token: SHARKAPI_TOKEN is not set in this MCP server's environment"
+        elif exc.field == "token":
+            # The SDK's message never quotes the token; keep only its reason.
+            problem = f"SHARKAPI_TOKEN in this MCP server's environment is not usable: {exc}"
+        elif exc.field == "base_url":
+            problem = (
+                f"the API base URL (SHARKAPI_BASE_URL or --base-url in this MCP server's "
+                f"configuration) is not usable: {exc}"
+            )
+        else:
+            problem = f"the MCP server's configuration is not usable: {exc}"
+        logger.warning("not configured: %s", problem)
+        return None, problem
+    return client, None
 
 
 async def serve_stdio(
@@ -65,15 +102,9 @@ async def serve_stdio(
             )
             token, base_url = box.token, box.base_url
             poll_interval = poll_interval or SANDBOX_POLL_INTERVAL
-        client: AsyncSharkAPI | None = None
-        problem: str | None = None
-        try:
-            client = AsyncSharkAPI(
-                token, base_url=base_url, poll_interval=poll_interval or POLL_INTERVAL_SECONDS
-            )
-        except InvalidRequestError as exc:
-            problem = str(exc)
-            logger.warning("not configured: %s", problem)
+        client, problem = client_from_settings(
+            token, base_url=base_url, poll_interval=poll_interval or POLL_INTERVAL_SECONDS
+        )
         secrets = [t for t in (env_token, token) if t]
         server = build_server(client, config, secrets=secrets, client_problem=problem)
         try:

@@ -17,7 +17,7 @@ import anyio.to_thread
 import sharkapi_spec as spec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -176,6 +176,17 @@ class _Observe:
         except DroppedConnection:
             log(0)
             raise
+        except ClientDisconnect:
+            # The client closed its connection before its request was whole: its own
+            # business, not a fault of the sandbox, and nobody is left to answer.
+            logger.info(
+                "client closed the connection during %s %s (%s) before its body was whole; "
+                "nothing done",
+                scope["method"],
+                scope["path"],
+                request_id,
+            )
+            log(0)
         except Exception:
             # Never crash on any input: answer a well-formed 500 (with its request id) rather
             # than letting the server print a traceback and send a bare text page.

@@ -16,6 +16,7 @@ from mcp_types import CallToolResult
 
 from sharkapi_ext import AsyncSharkAPI
 from sharkapi_ext.mcp import ServerConfig, build_server
+from sharkapi_ext.mcp._stdio import client_from_settings
 from sharkapi_ext.sandbox import Sandbox
 
 #: Hard bound of one test's MCP session: a hang fails the test instead of the run.
@@ -90,9 +91,10 @@ async def connect(
         **config,
     }
     if sandbox is None:
-        server = build_server(
-            None, ServerConfig(**settings), client_problem="token: SHARKAPI_TOKEN is not set"
-        )
+        # Made as `sharkapi mcp` makes it when SHARKAPI_TOKEN is unset (conftest unsets it).
+        none, problem = client_from_settings(None, base_url=None, poll_interval=2.0)
+        assert none is None
+        server = build_server(None, ServerConfig(**settings), client_problem=problem)
         async with Client(server, mode=mode) as client:
             yield Session(client)
         return

@@ -320,5 +320,8 @@ def test_without_a_token_every_tool_says_how_the_user_sets_it(tmp_path: Path) ->
                 assert "SHARKAPI_TOKEN" in text(result)
                 assert "env" in text(result)
                 assert "Never ask the user to paste a token" in text(result)
+                # No tool has a token argument: nothing may suggest passing one.
+                assert "token=" not in text(result)
+                assert "SHARKAPI_TOKEN is not set in this MCP server's environment" in text(result)
 
     run(body)

@@ -131,6 +131,28 @@ def test_real_token_over_stdio_never_reaches_a_result_or_the_log(tmp_path: Path)
     assert token not in seen[0]
 
 
+def test_without_a_token_over_stdio_the_tools_say_to_set_it_in_the_servers_environment(
+    tmp_path: Path,
+) -> None:
+    errors = tmp_path / "stderr.log"
+    said: list[str] = []
+
+    async def body() -> None:
+        with errors.open("w") as errlog:
+            transport = stdio_client(_server([], tmp_path, {}), errlog=errlog)
+            async with Client(transport, read_timeout_seconds=30) as client:
+                result = await Session(client).call("generate_image", {"prompt": "a shark"})
+                assert result.is_error
+                assert result.structured_content["kind"] == "auth"
+                said.append(text(result))
+
+    run(body, STDIO_SECONDS)
+    # No tool takes a token, and the model must not ask for one: the user sets it.
+    assert "token=" not in said[0]
+    assert "SHARKAPI_TOKEN is not set in this MCP server's environment" in said[0]
+    assert "token=" not in errors.read_text()
+
+
 def test_the_token_is_refused_on_the_command_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -142,3 +142,25 @@ def test_the_filesystem_root_is_never_allowed_by_default(
     assert _default_allowed() == [tmp_path.resolve()]
     monkeypatch.chdir("/")
     assert _default_allowed() == []
+
+
+@pytest.mark.parametrize(
+    ("token", "base_url", "words"),
+    [
+        (None, None, "SHARKAPI_TOKEN is not set in this MCP server's environment"),
+        ("", None, "SHARKAPI_TOKEN is not set in this MCP server's environment"),
+        ("sk_live_with a space", None, "SHARKAPI_TOKEN in this MCP server's environment"),
+        ("sk_test_x", "ftp://example.com", "SHARKAPI_BASE_URL or --base-url"),
+    ],
+)
+def test_why_the_server_has_no_client_names_its_settings_not_python_arguments(
+    token: str | None, base_url: str | None, words: str
+) -> None:
+    from sharkapi_ext.mcp._stdio import client_from_settings
+
+    client, problem = client_from_settings(token, base_url=base_url, poll_interval=2.0)
+    assert client is None
+    assert problem is not None
+    assert words in problem
+    assert "token=" not in problem
+    assert not token or token not in problem

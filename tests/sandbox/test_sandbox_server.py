@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import logging
 import pathlib
+import socket
 import subprocess
 import sys
 import textwrap
@@ -146,3 +148,38 @@ def test_sandbox_is_independent_of_the_client() -> None:
                 ):
                     offenders.append(f"{path.name}: {name}")
     assert offenders == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("path", ["/v1/generate", "/_sandbox/tokens"])
+def test_a_client_gone_mid_body_is_one_quiet_line_not_a_sandbox_bug(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port = sandbox.base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {sandbox.token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            '{"prompt": "a shark that never'.encode()
+        )
+    # Closed with 970 bytes of the body still to come; the sandbox logs the request when
+    # it has dealt with it.
+    deadline = time.monotonic() + 10
+    while not any(r.path == path for r in sandbox.requests()):
+        assert time.monotonic() < deadline, "the sandbox never finished the request"
+        time.sleep(0.01)
+    [record] = [r for r in sandbox.requests() if r.path == path]
+    assert record.status == 0  # nothing was answered: nobody was left to read it
+    assert sandbox.submissions() == []
+    server_lines = [
+        r for r in caplog.records if r.name.startswith(("sharkapi_ext.sandbox", "uvicorn"))
+    ]
+    assert [r.levelno for r in server_lines] == [logging.INFO], [
+        r.getMessage() for r in server_lines
+    ]
+    [line] = server_lines
+    assert "bug" not in line.getMessage()
+    assert f"POST {path}" in line.getMessage()
+    assert line.exc_info is None

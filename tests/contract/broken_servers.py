@@ -125,7 +125,8 @@ class Rewrite:
 
 async def _send(send: Any, ex: Exchange) -> None:
     headers = [
-        (k, v) for k, v in (ex.answer_headers or [(b"content-type", b"application/json")])
+        (k, v)
+        for k, v in (ex.answer_headers or [(b"content-type", b"application/json")])
         if k.lower() != b"content-length"
     ]
     headers.append((b"content-length", str(len(ex.answer)).encode()))
@@ -196,10 +197,12 @@ def lagging_replica() -> Callable[[dict[str, Any]], None]:
     reads: dict[str, itertools.count[int]] = {}
 
     def change(data: dict[str, Any]) -> None:
-        if data["status"] == spec.SUCCESS_STATUS:
-            # Every other read of a finished job comes from a replica that has not seen it.
-            if next(reads.setdefault(data["job_id"], itertools.count())) % 2:
-                data.update(status=spec.JOB_STATUSES[1], image_url=None, cost=None)
+        # Every other read of a finished job comes from a replica that has not seen it.
+        if (
+            data["status"] == spec.SUCCESS_STATUS
+            and next(reads.setdefault(data["job_id"], itertools.count())) % 2
+        ):
+            data.update(status=spec.JOB_STATUSES[1], image_url=None, cost=None)
 
     return change
 
@@ -241,9 +244,9 @@ def clock_skew() -> Callable[[dict[str, Any]], None]:
 
 def accepts_next_mode(body: dict[str, Any]) -> None:
     # A staging build ahead of the spec: a mode named like the others but bigger is served.
-    if isinstance(body.get("mode"), str) and re.fullmatch(r"[0-9]+k", body["mode"]):
-        if body["mode"] not in spec.MODES:
-            body["mode"] = DEAREST
+    mode = body.get("mode")
+    if isinstance(mode, str) and re.fullmatch(r"[0-9]+k", mode) and mode not in spec.MODES:
+        body["mode"] = DEAREST
 
 
 def case_insensitive_mode(body: dict[str, Any]) -> None:

@@ -63,7 +63,7 @@ def script() -> ModuleType:
     return module
 
 
-def run(script: ModuleType, capsys: pytest.CaptureFixture[str], sandbox, *extra: str) -> tuple[int, str]:
+def run(script: ModuleType, capsys: pytest.CaptureFixture[str], sandbox, *extra: str):
     code = script.main(
         [
             "--suite",
@@ -87,7 +87,8 @@ def run(script: ModuleType, capsys: pytest.CaptureFixture[str], sandbox, *extra:
     )
     out = capsys.readouterr()
     text = out.out + out.err
-    assert sandbox.token not in text and sandbox.second_token not in text
+    assert sandbox.token not in text
+    assert sandbox.second_token not in text
     return code, text
 
 
@@ -128,9 +129,7 @@ def test_the_unmodified_sandbox_keeps_every_promise(
 ) -> None:
     report = tmp_path / "junit.xml"
     with broken_sandbox(None, **config) as sandbox:
-        code, text = run(
-            script, capsys, sandbox, "--report", "junit", "--report-path", str(report)
-        )
+        code, text = run(script, capsys, sandbox, "--report", "junit", "--report-path", str(report))
     assert code == 0, text
     assert "PROMISE BROKEN" not in text
     for name in spec.PROMISES:

@@ -79,9 +79,9 @@ def run(script: ModuleType, capsys: pytest.CaptureFixture[str], sandbox, *extra:
             "--poll-interval",
             "0.04",
             "--job-timeout",
-            "3",
-            "--promise-examples",
             "2",
+            "--promise-examples",
+            "1",
             *extra,
         ]
     )

@@ -178,3 +178,26 @@ def test_without_a_second_token_isolation_is_skipped_with_a_notice(
         if case.find("skipped") is not None
     ]
     assert [case.get("name") for case in skipped][:1] == ["isolation-other-account"]
+
+
+def test_near_misses_are_derived_from_the_spec(script: ModuleType) -> None:
+    labels = [label for label, _ in script.near_misses()]
+    modes = {body["mode"] for _, body in script.near_misses() if isinstance(body, dict)}
+    assert {"4k", "3k", "1K", " 1k", "1k "} <= modes
+    assert not modes & set(spec.MODES) - {spec.DEFAULT_MODE}
+    assert any(f"prompt of {spec.PROMPT_MAX_LENGTH + 1} characters" in x for x in labels)
+    assert any("image_strength 1.0000000000000002" in x for x in labels)
+    big = script.png_of_size(spec.IMAGE_MAX_BYTES + 1)
+    assert len(big) == spec.IMAGE_MAX_BYTES + 1
+    assert script.image_size(big) == ("image/png", (1, 1))
+
+
+def test_a_budget_too_small_for_the_near_misses_still_runs(
+    script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rules never depend on the budget: hypothesis must not call the machine flaky."""
+    with broken_sandbox(None) as sandbox:
+        code, text = run(script, capsys, sandbox, "--max-cost", "0.01")
+    assert code == 0, text
+    assert "not sent, --max-cost reached" in text
+    assert "spent: at most $0.01" in text

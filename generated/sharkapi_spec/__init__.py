@@ -28,6 +28,8 @@ Names:
         property names, spec order.
     OPERATIONS: operationId -> OperationFacts (method, path, paid, statuses, ...),
         spec order.
+    PROMISES: promise id -> its `class`, `statement` and parameters
+        (`x-sharkapi-promises`), spec order: what scripts/contract-test checks.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "MONEY_PATTERN",
     "OPERATIONS",
     "POLL_INTERVAL_SECONDS",
+    "PROMISES",
     "PROMPT_MAX_LENGTH",
     "PROMPT_MIN_LENGTH",
     "SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS",
@@ -348,6 +351,77 @@ OPERATIONS: Final[Mapping[str, OperationFacts]] = MappingProxyType(
             "path_parameters": ("job_id",),
             "request_schema": None,
             "summary": "Get a job's status",
+        },
+    }
+)
+PROMISES: Final[Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+    {
+        "money-charged-cost": {
+            "class": "money",
+            "statement": 'The final `cost` of a job in a charged status (`complete`) is its mode\'s price (vendor: "final cost confirmed on completion"; prices from `x-sharkapi-modes`).',
+        },
+        "money-uncharged-cost": {
+            "class": "money",
+            "statement": "A job that ends in a terminal status that is not charged (`failed`, `moderated`) costs `$0.00` (vendor: never charged).",
+            "cost": "$0.00",
+        },
+        "money-estimate": {
+            "class": "money",
+            "statement": "**ASSUMED:** `estimated_cost` is an estimate (the vendor's field table shows \"$0.30\"), never below the mode's price, the same on every read of the job, and the final `cost` is never above it.",
+            "rule": "at-least-price",
+        },
+        "lifecycle-readable-at-once": {
+            "class": "lifecycle",
+            "statement": "**ASSUMED:** the `job_id` of a 202 is readable at once (200, same `job_id`) at `GET /v1/jobs/{job_id}` and at its `poll_url`.",
+            "status": 200,
+        },
+        "lifecycle-poll-url-origin": {
+            "class": "lifecycle",
+            "statement": "**ASSUMED:** `poll_url` has the API base URL's origin (scheme, host and port) and the path of `GET /v1/jobs/{job_id}` for this job.",
+        },
+        "lifecycle-forward-only": {
+            "class": "lifecycle",
+            "statement": "**ASSUMED:** a job's known statuses only move forward in the order of `x-sharkapi-statuses`, and a terminal status is final (every later read shows the same status). A status the spec does not list is allowed (not finished).",
+        },
+        "lifecycle-image-url": {
+            "class": "lifecycle",
+            "statement": "A job in the success status (`complete`) carries an `image_url`; a job in any other status carries none (null or absent).",
+            "field": "image_url",
+        },
+        "lifecycle-updated-at": {
+            "class": "lifecycle",
+            "statement": "**ASSUMED:** a job's `updated_at` never goes backwards from one read to the next.",
+            "field": "updated_at",
+        },
+        "images-served": {
+            "class": "images",
+            "statement": "The `image_url` of a complete job serves, without the bearer token, a PNG or JPEG whose pixel size is its mode's (`x-sharkapi-modes`).",
+            "media-types": ["image/png", "image/jpeg"],
+        },
+        "isolation-other-account": {
+            "class": "isolation",
+            "statement": "**ASSUMED:** a job created with one account's token is 404 for another account's token (its existence is not revealed).",
+            "status": 404,
+        },
+        "inputs-near-miss": {
+            "class": "inputs",
+            "statement": "**ASSUMED:** a request that is valid but for one value just outside the spec (an enum value's neighbour such as a case or space variant or the next size up, a length or size limit plus one, a number just past its bound) is refused with 400 and creates no job.",
+            "status": 400,
+        },
+        "happy-path": {
+            "class": "happy-path",
+            "statement": "At least one valid submission is accepted and completes end to end, with its image served (a run in which every valid submit was refused cannot check the rest).",
+            "min-complete": 1,
+        },
+        "latency": {
+            "class": "latency",
+            "statement": '**ASSUMED:** every API answer arrives within this many seconds (the vendor: the job id is returned "immediately"); `--max-response-time` overrides it.',
+            "max-response-seconds": 5,
+        },
+        "rate-limit-retry-after": {
+            "class": "errors",
+            "statement": "**ASSUMED:** a 429 carries `Retry-After` (whole seconds); a 503 may omit it (clients then wait `x-sharkapi-default-retry-after-seconds`).",
+            "required-on": [429],
         },
     }
 )

@@ -15,7 +15,8 @@ Quick start::
 In pytest, the `sharkapi_sandbox` fixture gives the same with fast timings.
 
 Tokens:
-    `sk_test_sandbox` is ready with `SandboxConfig.default_balance` ($100.00). Any other token
+    `sk_test_sandbox` is ready with `SandboxConfig.default_balance` ($100.00), and so is
+    `sk_test_sandbox_2` (`SECOND_TOKEN`, another account: for isolation checks). Any other token
     starting with `sk_test_` is accepted and gets a new wallet with the default balance
     (turn off with `auto_create_tokens=False`); any other unknown token gets 401
     `unauthorized`, a missing or malformed `Authorization` header 401, a revoked token 403
@@ -102,7 +103,7 @@ if TYPE_CHECKING:
     from ._app import create_app
     from ._config import FAULT_RATE_FIELDS, SandboxConfig
     from ._faults import FAULT_HEADER, FAULT_NAMES, DroppedConnection
-    from ._server import DEFAULT_TOKEN, Sandbox, serve
+    from ._server import DEFAULT_TOKEN, SECOND_TOKEN, Sandbox, serve
     from ._state import (
         MARKER_BLOCKED,
         MARKER_FAIL,
@@ -124,6 +125,7 @@ _LAZY = {
     "FAULT_NAMES": "._faults",
     "DroppedConnection": "._faults",
     "DEFAULT_TOKEN": "._server",
+    "SECOND_TOKEN": "._server",
     "Sandbox": "._server",
     "serve": "._server",
     "MARKER_BLOCKED": "._state",
@@ -159,6 +161,7 @@ __all__ = [
     "MARKER_FAIL",
     "MARKER_MODERATE",
     "PRICES",
+    "SECOND_TOKEN",
     "Charge",
     "DroppedConnection",
     "RequestRecord",

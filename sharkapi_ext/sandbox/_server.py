@@ -20,10 +20,12 @@ from ._config import SandboxConfig
 from ._faults import DroppedConnection
 from ._state import Charge, RequestRecord, SandboxState, Submission
 
-__all__ = ["DEFAULT_TOKEN", "Sandbox", "serve"]
+__all__ = ["DEFAULT_TOKEN", "SECOND_TOKEN", "Sandbox", "serve"]
 
 #: The token every sandbox creates with `SandboxConfig.default_balance`.
 DEFAULT_TOKEN: Final = "sk_test_sandbox"  # noqa: S105 - a public test token
+#: A second ready token, of another account: scripts/contract-test's isolation check uses it.
+SECOND_TOKEN: Final = "sk_test_sandbox_2"  # noqa: S105 - a public test token
 
 _STARTUP_TIMEOUT: Final = 10.0
 
@@ -97,6 +99,7 @@ class Sandbox:
         state: The in-memory state (wallets, jobs, ledger, request log).
         app: The ASGI app, also usable in process.
         token: A ready token with `config.default_balance`.
+        second_token: Another ready token, of another account, with the same balance.
     """
 
     def __init__(
@@ -106,6 +109,8 @@ class Sandbox:
         self.state: SandboxState = SandboxState(self.config)
         self.token = DEFAULT_TOKEN
         self.state.add_token(self.token)
+        self.second_token = SECOND_TOKEN
+        self.state.add_token(self.second_token)
         self._host = host
         self._socket = _bind(host, port)
         self._port: int = self._socket.getsockname()[1]
@@ -251,8 +256,8 @@ def serve(
 ) -> None:
     """Serve the sandbox in the foreground until interrupted (Ctrl-C).
 
-    The token `sk_test_sandbox` is ready, and any `sk_test_...` token is accepted when
-    `config.auto_create_tokens` is on.
+    The tokens `sk_test_sandbox` and `sk_test_sandbox_2` (another account) are ready, and
+    any `sk_test_...` token is accepted when `config.auto_create_tokens` is on.
 
     Args:
         config: The configuration; None for the defaults.
@@ -271,6 +276,7 @@ def serve(
     """
     state = SandboxState(config or SandboxConfig())
     state.add_token(DEFAULT_TOKEN)
+    state.add_token(SECOND_TOKEN)
     for token, balance in (tokens or {}).items():
         state.add_token(token, balance=balance)
     _install_log_filter()

@@ -6,6 +6,7 @@ import importlib.machinery
 import importlib.util
 import json
 import re
+import sys
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +23,12 @@ def script() -> ModuleType:
     module_spec = importlib.util.spec_from_loader(loader.name, loader)
     assert module_spec is not None
     module = importlib.util.module_from_spec(module_spec)
-    loader.exec_module(module)
+    # Registered while it runs: its dataclasses look their module up in sys.modules.
+    sys.modules[loader.name] = module
+    try:
+        loader.exec_module(module)
+    finally:
+        del sys.modules[loader.name]
     return module
 
 

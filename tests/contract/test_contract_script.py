@@ -58,6 +58,12 @@ def test_default_sandbox_passes_every_check() -> None:
     assert done.returncode == 0, report(done)
     out = done.stdout
     assert "started a sandbox" in out
+    # The behavioural promises ran first, with the sandbox's second token, and all held.
+    assert "== contract-test: behavioural promises" in out
+    assert "PROMISE BROKEN" not in out
+    assert "PASS   happy-path " in out, report(done)
+    assert "PASS   isolation-other-account " in out, report(done)
+    assert "spent: at most $" in out
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅  {phase}" in out, report(done)
     assert "API Links:    1 covered" in out, report(done)  # submit -> poll was followed
@@ -82,6 +88,8 @@ def test_broken_sandbox_fails_with_a_readable_report(fault: str, check: str) -> 
             "3",
             "--max-failures",
             "1",
+            "--suite",
+            "schema",
             token=broken.token,
         )
     assert done.returncode != 0, report(done)
@@ -101,6 +109,8 @@ def test_budget_caps_billable_submissions_and_hides_the_token(sandbox: Sandbox) 
         "--price-all-as-2k",
         "--max-examples",
         "5",
+        "--suite",
+        "schema",
         token=TOKEN_SECRET,
     )
     assert done.returncode == 0, report(done)

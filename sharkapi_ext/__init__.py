@@ -35,6 +35,7 @@ from ._exceptions import (
     RateLimitError,
     ServiceUnavailableError,
     SharkAPIError,
+    SpendCapExceededError,
     SubmissionOutcomeUnknownError,
     UnexpectedResponseError,
     WaitTimeoutError,
@@ -45,10 +46,11 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._aiohttp import AiohttpTransport, aiohttp_http_client
-    from ._async_client import AsyncSharkAPI, GenerateRequest
+    from ._async_client import AsyncSharkAPI, GenerateRequest, GenerateResult
     from ._client import SharkAPI
     from ._core import DEFAULT_BASE_URL
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
+    from ._spend import Reservation, SpendCap
     from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
@@ -69,6 +71,9 @@ _LAZY = {
     "Job": "._models",
     "JobStatus": "._models",
     "parse_money": "._models",
+    "Reservation": "._spend",
+    "SpendCap": "._spend",
+    "GenerateResult": "._async_client",
 }
 
 
@@ -100,6 +105,7 @@ __all__ = [
     "ClientClosedError",
     "DownloadError",
     "GenerateRequest",
+    "GenerateResult",
     "ImageSource",
     "InsufficientBalanceError",
     "InternalServerError",
@@ -114,9 +120,12 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Reservation",
     "ServiceUnavailableError",
     "SharkAPI",
     "SharkAPIError",
+    "SpendCap",
+    "SpendCapExceededError",
     "SubmissionOutcomeUnknownError",
     "UnexpectedResponseError",
     "WaitTimeoutError",

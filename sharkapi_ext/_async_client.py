@@ -3,34 +3,109 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import attrs
 import httpx
-from sharkapi_spec import POLL_INTERVAL_SECONDS
+from sharkapi_spec import MODE_PRICES, POLL_INTERVAL_SECONDS
 
 from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, default_ssl_context
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
-from ._exceptions import InvalidRequestError
+from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
 from ._flow import Fetch, Flow, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
 from ._pool import async_transport
 from ._retry import UNSENT_ATTR
+from ._spend import SpendCap
 from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
-__all__ = ["AsyncSharkAPI", "GenerateRequest"]
+__all__ = ["AsyncSharkAPI", "GenerateRequest", "GenerateResult"]
+
+logger = logging.getLogger("sharkapi")
 
 T = TypeVar("T")
 
 GenerateRequest = str | Mapping[str, Any]
 """One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
+
+
+@attrs.frozen
+class GenerateResult:
+    """One finished item of `AsyncSharkAPI.iter_generate`.
+
+    Attributes:
+        index: The item's position in the input (from 0).
+        request: The item as given.
+        result: Its finished `JobStatus`, or the exception that ended it (naming the job
+            id when a job was created).
+    """
+
+    index: int
+    request: GenerateRequest
+    result: JobStatus | Exception
+
+
+class _Numbered:
+    """Hands out ``(index, item)`` of a sync or async iterable to several workers."""
+
+    def __init__(self, items: Iterable[GenerateRequest] | AsyncIterable[GenerateRequest]) -> None:
+        self._sync = iter(items) if isinstance(items, Iterable) else None
+        self._async = (
+            aiter(items) if isinstance(items, AsyncIterable) and self._sync is None else None
+        )
+        self._lock = asyncio.Lock()
+        self._index = 0
+        self._done = False
+
+    async def next(self) -> tuple[int, GenerateRequest] | None:
+        if self._done:
+            return None
+        if self._sync is not None:
+            item = next(self._sync, _END)
+        else:
+            assert self._async is not None
+            async with self._lock:  # an async generator may not be entered twice at once
+                item = await anext(self._async, _END) if not self._done else _END
+        if item is _END:
+            self._done = True
+            return None
+        index = self._index
+        self._index += 1
+        return index, item
+
+
+_END: Any = object()
+
+
+def _record_interrupted_jobs(exc: BaseException, jobs: list[tuple[int, JobOutcome]]) -> None:
+    """Name on `exc` every job of an interrupted `iter_generate` that may exist."""
+    if not jobs:
+        return
+    try:
+        exc.sharkapi_jobs = list(jobs)  # type: ignore[attr-defined]
+        exc.sharkapi_job_may_exist = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    known = [outcome.job_id for _, outcome in jobs if outcome.job_id]
+    unknown = len(jobs) - len(known)
+    shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    text = f"SharkAPI: {len(jobs)} job(s) of this run may exist and be charged"
+    if known:
+        text += f"; resume with wait(job_id): {shown}"
+    if unknown:
+        text += f"; {unknown} submit(s) were interrupted on the wire (ids unknown)"
+    exc.add_note(text)
+    logger.warning("%s (%s)", text, type(exc).__name__)
 
 
 class _SendingProbe:
@@ -338,8 +413,12 @@ class AsyncSharkAPI(BaseClient):
         mode: str = DEFAULT_MODE,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
+        max_cost: Decimal | None = None,
     ) -> list[JobStatus | BaseException]:
         """Run many generations at once; one result per request, in order.
+
+        A list in, a list out: for inputs too big to hold, use `iter_generate`, which
+        this runs on.
 
         Args:
             requests: Each a prompt, or a mapping of `submit`'s keyword arguments
@@ -350,6 +429,8 @@ class AsyncSharkAPI(BaseClient):
             mode: The mode of requests that do not name one (default: the cheapest).
             timeout: Each job's wait deadline, unless its mapping gives one.
             on_update: Called with each job's `JobStatus` on every status change.
+            max_cost: A spend cap in dollars: submits that could take the worst-case
+                spend past it are not sent (their result is `SpendCapExceededError`).
 
         Returns:
             For each request, its finished `JobStatus` or the exception that ended it
@@ -361,51 +442,187 @@ class AsyncSharkAPI(BaseClient):
                 ``concurrency`` is not a whole number >= 1. A bad item is returned as
                 its result instead.
         """
+        results: dict[int, JobStatus | BaseException] = {}
+        async for done in self.iter_generate(
+            requests,
+            concurrency=concurrency,
+            mode=mode,
+            timeout=timeout,
+            on_update=on_update,
+            max_cost=max_cost,
+        ):
+            results[done.index] = done.result
+        return [results[index] for index in range(len(results))]
+
+    async def iter_generate(
+        self,
+        requests: Iterable[GenerateRequest] | AsyncIterable[GenerateRequest],
+        *,
+        concurrency: int = 8,
+        mode: str = DEFAULT_MODE,
+        timeout: float = 600.0,
+        on_update: Callable[[JobStatus], object] | None = None,
+        max_cost: Decimal | None = None,
+        spend_cap: SpendCap | None = None,
+    ) -> AsyncIterator[GenerateResult]:
+        """Run many generations, yielding each result as it finishes.
+
+        ``requests`` is read lazily, at most ``concurrency`` ahead of the results, so a
+        generator over a million-line file runs in memory that does not grow with it.
+        Items follow `generate_many`'s rules; a bad item's result is its
+        `InvalidRequestError`. Every request goes through the client's pacing gate: at
+        the API's rate limit, requests wait their turn instead of failing.
+
+        If the loop stops early (``break``, an exception, a cancellation), the jobs still
+        running are cancelled; each that may have been created is named on the
+        exception that propagates (a note, the ``sharkapi`` logger, and the attribute
+        ``sharkapi_jobs``: a list of ``(index, JobOutcome)``). Close the iterator when
+        leaving it early (``contextlib.aclosing``), so that happens at once.
+
+        Args:
+            requests: Prompts or mappings, as for `generate_many`; any iterable or async
+                iterable.
+            concurrency: How many run at the same time.
+            mode: The mode of requests that do not name one.
+            timeout: Each job's deadline, unless its mapping gives one.
+            on_update: Called with each job's `JobStatus` on every status change.
+            max_cost: A spend cap in dollars for this run (see `SpendCap`).
+            spend_cap: A `SpendCap` to count against instead (shared between runs).
+
+        Yields:
+            `GenerateResult(index, request, result)`, in the order they finish; ``result``
+            is the finished `JobStatus` or the exception that ended that request.
+
+        Raises:
+            InvalidRequestError: Bad ``requests``, ``concurrency`` or ``max_cost``.
+        """
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(
                 "concurrency", f"must be a whole number >= 1, got {concurrency!r}"
             )
-        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(
+            requests, Iterable | AsyncIterable
+        ):
             # A lone prompt would be iterated letter by letter: a paid job per letter.
             raise InvalidRequestError(
                 "requests", f"must be a list of prompts or mappings, got {type(requests).__name__}"
             )
-        items = list(requests)
-        gate = asyncio.Semaphore(concurrency)
+        cap = spend_cap
+        if cap is None and max_cost is not None:
+            cap = SpendCap(max_cost)
+        source = _Numbered(requests)
+        results: asyncio.Queue[GenerateResult | None] = asyncio.Queue(maxsize=concurrency)
+        interrupted: list[tuple[int, JobOutcome]] = []
 
-        async def one(item: GenerateRequest) -> JobStatus | BaseException:
-            async with gate:
+        async def worker() -> None:
+            while True:
+                got = await source.next()
+                if got is None:
+                    await results.put(None)
+                    return
+                index, item = got
+                outcome: JobStatus | Exception
                 try:
-                    if isinstance(item, str):
-                        return await self.generate(
-                            item, mode=mode, timeout=timeout, on_update=on_update
-                        )
-                    if not isinstance(item, Mapping):
-                        raise InvalidRequestError(
-                            "requests",
-                            f"each must be a prompt or a mapping, got {type(item).__name__}",
-                        )
-                    if "prompt" not in item:
-                        raise InvalidRequestError(
-                            "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
-                        )
-                    kwargs: dict[str, Any] = {
-                        "mode": mode,
-                        "timeout": timeout,
-                        "on_update": on_update,
-                    }
-                    extra = dict(item.get("extra_fields") or {})
-                    for key, value in item.items():
-                        if key in _CALL_KEYS:
-                            kwargs[key] = value
-                        else:
-                            extra[key] = value
-                    kwargs["extra_fields"] = extra or None
-                    return await self.generate(**kwargs)
+                    outcome = await self._generate_item(item, mode, timeout, on_update, cap)
                 except Exception as exc:
-                    return exc
+                    outcome = exc
+                except BaseException as exc:
+                    record = job_outcome(exc)
+                    if record.may_exist:
+                        interrupted.append((index, record))
+                    raise
+                try:
+                    await results.put(GenerateResult(index, item, outcome))
+                except BaseException:
+                    # Cancelled with a finished (paid) result in hand: it must not vanish.
+                    record = (
+                        JobOutcome(True, outcome.job_id)
+                        if isinstance(outcome, JobStatus)
+                        else job_outcome(outcome)
+                    )
+                    if record.may_exist:
+                        interrupted.append((index, record))
+                    raise
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+        running = len(tasks)
+        try:
+            while running:
+                done = await results.get()
+                if done is None:
+                    running -= 1
+                    continue
+                yield done
+        except BaseException as exc:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Results finished but not yet handed out are paid work too.
+            while not results.empty():
+                left = results.get_nowait()
+                if left is None:
+                    continue
+                record = (
+                    JobOutcome(True, left.result.job_id)
+                    if isinstance(left.result, JobStatus)
+                    else job_outcome(left.result)
+                )
+                if record.may_exist:
+                    interrupted.append((left.index, record))
+            _record_interrupted_jobs(exc, interrupted)
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            if any(not task.done() for task in tasks):
+                await asyncio.gather(*tasks, return_exceptions=True)
+            for task in tasks:  # a worker's own failure (the source raised) propagates
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    async def _generate_item(
+        self,
+        item: GenerateRequest,
+        mode: str,
+        timeout: float,
+        on_update: Callable[[JobStatus], object] | None,
+        cap: SpendCap | None,
+    ) -> JobStatus:
+        if isinstance(item, str):
+            kwargs: dict[str, Any] = {"prompt": item, "mode": mode}
+        elif isinstance(item, Mapping):
+            if "prompt" not in item:
+                raise InvalidRequestError(
+                    "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
+                )
+            kwargs = {"mode": mode}
+            extra = dict(item.get("extra_fields") or {})
+            for key, value in item.items():
+                if key in _CALL_KEYS:
+                    kwargs[key] = value
+                else:
+                    extra[key] = value
+            kwargs["extra_fields"] = extra or None
+        else:
+            raise InvalidRequestError(
+                "requests", f"each must be a prompt or a mapping, got {type(item).__name__}"
+            )
+        kwargs.setdefault("timeout", timeout)
+        kwargs.setdefault("on_update", on_update)
+        reservation = None
+        if cap is not None and kwargs["mode"] in MODE_PRICES:
+            # Counted at the list price before anything is sent (a bad mode is refused
+            # by generate's own check, before anything is sent, and counts nothing).
+            reservation = cap.reserve(kwargs["mode"])
+        try:
+            status = await self.generate(**kwargs)
+        except BaseException as exc:
+            if reservation is not None and cap is not None:
+                cap.settle(reservation, exc)
+            raise
+        if reservation is not None and cap is not None:
+            cap.raise_to(reservation, status.cost)
+        return status
 
     async def download(
         self,

@@ -20,6 +20,7 @@ The tree::
     ├── UnexpectedResponseError                 an answer that does not parse
     ├── DownloadError                           an image could not be fetched or is not an image
     ├── ClientClosedError (also RuntimeError)   the client was closed; nothing was sent
+    ├── SpendCapExceededError                   a submit would pass the spend cap; nothing was sent
     ├── JobError                                a job ended without an image
     │   ├── JobFailedError                      status "failed"
     │   └── JobModeratedError                   status "moderated"
@@ -43,6 +44,7 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
@@ -72,6 +74,7 @@ __all__ = [
     "RateLimitError",
     "ServiceUnavailableError",
     "SharkAPIError",
+    "SpendCapExceededError",
     "SubmissionOutcomeUnknownError",
     "UnexpectedResponseError",
     "WaitTimeoutError",
@@ -265,6 +268,25 @@ class DownloadError(SharkAPIError):
 
 class ClientClosedError(SharkAPIError, RuntimeError):
     """The client (or the ``http_client`` it sends through) was closed; nothing was sent."""
+
+
+class SpendCapExceededError(SharkAPIError):
+    """A submit would take the worst-case spend past the cap; nothing was sent.
+
+    Attributes:
+        cap: The cap, in dollars.
+        counted: What was already counted, in dollars.
+        price: The worst-case price of the refused submit.
+    """
+
+    def __init__(self, *, cap: Decimal, counted: Decimal, price: Decimal) -> None:
+        super().__init__(
+            f"spend cap reached: ${counted:.2f} of the ${cap:.2f} cap is already counted, "
+            f"and this job could cost ${price:.2f}; nothing was sent"
+        )
+        self.cap: Decimal = cap
+        self.counted: Decimal = counted
+        self.price: Decimal = price
 
 
 class JobError(SharkAPIError):

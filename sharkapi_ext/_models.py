@@ -33,7 +33,10 @@ TERMINAL_STATUSES: frozenset[str] = spec.TERMINAL_STATUSES
 #: Every status the spec lists; the API may add more (treated as not finished).
 KNOWN_STATUSES: frozenset[str] = frozenset(spec.JOB_STATUSES)
 
-_MONEY = re.compile(r"\$([0-9]+(?:\.[0-9]+)?)")
+# The spec's `Money` pattern (at most 9 integer and 6 fraction digits): an amount past it
+# is not an answer this SDK can trust, and a million digits would overflow the Decimal
+# arithmetic of every total (batch summaries, the MCP spend cap) later.
+_MONEY = re.compile(spec.MONEY_PATTERN)
 JOB_ID_PATTERN = re.compile(spec.JOB_ID_PATTERN)
 
 
@@ -41,12 +44,18 @@ def parse_money(text: str) -> Decimal:
     """Parse an amount such as ``"$0.02"`` as a `Decimal` (never a float).
 
     Raises:
-        ValueError: The text is not ``$`` followed by a decimal number.
+        ValueError: The text does not match the spec's ``Money`` pattern
+            (``sharkapi_spec.MONEY_PATTERN``): ``$``, then a decimal number with at most
+            as many digits as the pattern allows.
     """
-    match = _MONEY.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not an amount like '$0.02': {text[:40]!r}")
-    return Decimal(match.group(1))
+    if not isinstance(text, str) or _MONEY.fullmatch(text) is None:
+        shown = text[:40] + "..." if isinstance(text, str) and len(text) > 40 else text
+        size = f" ({len(text)} characters)" if isinstance(text, str) and len(text) > 40 else ""
+        raise ValueError(
+            f"not a Money amount of the spec ({spec.MONEY_PATTERN}), such as '$0.02': "
+            f"{shown!r}{size}"
+        )
+    return Decimal(text[1:])
 
 
 @attrs.frozen(slots=True)

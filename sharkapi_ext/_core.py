@@ -374,7 +374,7 @@ class BaseClient(Polling):
 
         reply = yield from self._request_flow(build, RequestKind.SUBMIT, deadline=deadline)
         try:
-            job = parse_job(reply.content, reply.status_code)
+            job = parse_job(reply.content, reply.status_code, reply.headers)
         except UnexpectedResponseError as exc:
             # A 2xx means the API took the job: it exists and will be charged.
             exc.message += " (the job was probably created; it was not resubmitted)"

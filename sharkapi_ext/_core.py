@@ -18,13 +18,13 @@ import os
 import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
 from sharkapi_client.api.generation import get_job as _get_job_op
-from sharkapi_client.models import GenerateRequest, Mode
-from sharkapi_spec import DEFAULT_MODE, SUCCESS_STATUS
+from sharkapi_client.models import GenerateRequest
+from sharkapi_spec import SUCCESS_STATUS
 
 from ._decoding import ACCEPT_ENCODING
 from ._download import DownloadSink, destination_for
@@ -70,6 +70,17 @@ DEFAULT_LIMITS: Final = httpx.Limits(
 )
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
+
+
+class _NoBody:
+    """Stands in for a request body when only an operation's method and URL are wanted."""
+
+    @staticmethod
+    def to_dict() -> dict[str, Any]:
+        return {}
+
+
+_NO_BODY: Final = _NoBody()
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -200,9 +211,9 @@ class BaseClient(Polling):
         self._pacer = Pacer(rate_limit, clock, adaptive=bool(pacing))
         # The generated operations own the API's paths and methods (openapi.yaml is the
         # source of truth); the SDK sends their requests through its own retry loop.
-        generate = _generate_op._get_kwargs(
-            body=GenerateRequest(prompt="", mode=Mode(DEFAULT_MODE))
-        )
+        # No `GenerateRequest` is built for this: a field a later spec makes required
+        # would make that raise, and then no client could even read its paid jobs.
+        generate = _generate_op._get_kwargs(body=cast(GenerateRequest, _NO_BODY))
         self._submit_method = generate["method"].upper()
         self._submit_url = self._base + generate["url"]
         self._submit_headers = {**generate.get("headers", {}), **self._auth}
@@ -387,7 +398,7 @@ class BaseClient(Polling):
 
         reply = yield from self._request_flow(build, RequestKind.SUBMIT, deadline=deadline)
         try:
-            job = parse_job(reply.content, reply.status_code)
+            job = parse_job(reply.content, reply.status_code, reply.headers)
         except UnexpectedResponseError as exc:
             # A 2xx means the API took the job: it exists and will be charged.
             exc.message += " (the job was probably created; it was not resubmitted)"

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import attrs
+import httpx
 import sharkapi_spec as spec
 from sharkapi_client.models import Job as JobModel
 from sharkapi_client.models import JobStatus as JobStatusModel
@@ -33,7 +34,10 @@ TERMINAL_STATUSES: frozenset[str] = spec.TERMINAL_STATUSES
 #: Every status the spec lists; the API may add more (treated as not finished).
 KNOWN_STATUSES: frozenset[str] = frozenset(spec.JOB_STATUSES)
 
-_MONEY = re.compile(r"\$([0-9]+(?:\.[0-9]+)?)")
+# The spec's `Money` pattern (at most 9 integer and 6 fraction digits): an amount past it
+# is not an answer this SDK can trust, and a million digits would overflow the Decimal
+# arithmetic of every total (batch summaries, the MCP spend cap) later.
+_MONEY = re.compile(spec.MONEY_PATTERN)
 JOB_ID_PATTERN = re.compile(spec.JOB_ID_PATTERN)
 
 
@@ -41,12 +45,39 @@ def parse_money(text: str) -> Decimal:
     """Parse an amount such as ``"$0.02"`` as a `Decimal` (never a float).
 
     Raises:
-        ValueError: The text is not ``$`` followed by a decimal number.
+        ValueError: The text does not match the spec's ``Money`` pattern
+            (``sharkapi_spec.MONEY_PATTERN``): ``$``, then a decimal number with at most
+            as many digits as the pattern allows.
     """
-    match = _MONEY.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not an amount like '$0.02': {text[:40]!r}")
-    return Decimal(match.group(1))
+    if not isinstance(text, str) or _MONEY.fullmatch(text) is None:
+        shown = text[:40] + "..." if isinstance(text, str) and len(text) > 40 else text
+        size = f" ({len(text)} characters)" if isinstance(text, str) and len(text) > 40 else ""
+        raise ValueError(
+            f"not a Money amount of the spec ({spec.MONEY_PATTERN}), such as '$0.02': "
+            f"{shown!r}{size}"
+        )
+    return Decimal(text[1:])
+
+
+#: The header that carries an answer's request id.
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def _no_headers() -> Mapping[str, str]:
+    return _EMPTY_HEADERS
+
+
+def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
+    # A view, not a copy (a poll's cost matters): httpx's Headers stay case-insensitive
+    # behind it, and nothing else holds the answer's headers.
+    if isinstance(headers, MappingProxyType):
+        return headers
+    if not isinstance(headers, httpx.Headers):
+        headers = httpx.Headers(headers)
+    return MappingProxyType(headers)
+
+
+_EMPTY_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @attrs.frozen(slots=True)
@@ -60,6 +91,8 @@ class Job:
         poll_url: The API's URL for this job (informative: the SDK polls by id).
         created_at: When the job was created.
         raw: Every field received, unknown ones included.
+        headers: The answer's HTTP headers, read-only and case-insensitive: a header the
+            API adds later (a rate-limit count, say) is readable here at once.
     """
 
     job_id: str
@@ -68,6 +101,14 @@ class Job:
     poll_url: str
     created_at: datetime
     raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
+    headers: Mapping[str, str] = attrs.field(
+        factory=_no_headers, repr=False, eq=False, converter=_read_only
+    )
+
+    @property
+    def request_id(self) -> str | None:
+        """The answer's ``X-Request-Id`` (quote it to the vendor's support), if it had one."""
+        return self.headers.get(REQUEST_ID_HEADER)
 
     @property
     def model(self) -> JobModel:
@@ -100,6 +141,8 @@ class JobStatus:
         error_message: The API's explanation (``error.message``), else None.
         poll_url: The API's URL for this job.
         raw: Every field received, unknown ones included.
+        headers: The answer's HTTP headers, read-only and case-insensitive: a header the
+            API adds later (a rate-limit count, say) is readable here at once.
     """
 
     job_id: str
@@ -114,6 +157,14 @@ class JobStatus:
     error_message: str | None
     poll_url: str
     raw: Mapping[str, Any] = attrs.field(repr=False, eq=False)
+    headers: Mapping[str, str] = attrs.field(
+        factory=_no_headers, repr=False, eq=False, converter=_read_only
+    )
+
+    @property
+    def request_id(self) -> str | None:
+        """The answer's ``X-Request-Id`` (quote it to the vendor's support), if it had one."""
+        return self.headers.get(REQUEST_ID_HEADER)
 
     @property
     def is_terminal(self) -> bool:
@@ -155,15 +206,43 @@ def _as_model(model: type[_M], raw: Mapping[str, Any], job_id: str, operation: s
         ) from exc
 
 
+#: The fields of each answer this SDK reads. The spec declares them all; a spec that
+#: renames or removes one breaks `tests/spec` (and its answers raise, naming the change).
+JOB_FIELDS_READ: tuple[str, ...] = ("job_id", "status", "estimated_cost", "poll_url", "created_at")
+JOB_STATUS_FIELDS_READ: tuple[str, ...] = (
+    "job_id",
+    "status",
+    "mode",
+    "created_at",
+    "updated_at",
+    "estimated_cost",
+    "cost",
+    "image_url",
+    "error",
+    "poll_url",
+)
+
+
 class _Fields:
     """Typed access to one JSON object, raising `UnexpectedResponseError` on a mismatch."""
 
-    __slots__ = ("content", "data", "status_code", "what")
+    __slots__ = ("content", "data", "declared", "schema", "status_code", "what")
 
-    def __init__(self, content: bytes, status_code: int, what: str) -> None:
+    def __init__(
+        self,
+        content: bytes,
+        status_code: int,
+        what: str,
+        schema: str = "",
+        declared: tuple[str, ...] = (),
+    ) -> None:
         self.status_code = status_code
         self.content = content
         self.what = what
+        # The spec schema this answer follows, and the fields the (regenerated) spec
+        # declares in it: a missing field then names the spec change.
+        self.schema = schema
+        self.declared = declared
         try:
             data = json.loads(content)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
@@ -188,13 +267,46 @@ class _Fields:
             job_id=job_id,
         )
 
+    def missing(self, name: str, when: str = "") -> UnexpectedResponseError:
+        """The error for a field this SDK reads that the answer lacks, naming the change."""
+        version = f"openapi.yaml {spec.SPEC_VERSION}"
+        if name not in self.declared:
+            change = (
+                f"{version} no longer declares {name!r} in {self.schema} (renamed or "
+                f"removed), but this SDK reads it: it needs a code change for this API "
+                f"version ({self.schema} declares: {', '.join(self.declared)})"
+            )
+        else:
+            change = (
+                f"{version} declares {name!r} in {self.schema}{when}, so the API no longer "
+                "answers as the spec this SDK was built from says (a renamed or removed "
+                "field?); upgrade the SDK or report it"
+            )
+        return self.error(f"lacks field {name!r}: {change}")
+
+    def present(self, name: str) -> bool:
+        """Whether the answer has `name`; a field the spec no longer declares must be there.
+
+        Absent nullable fields mean null (the spec's word), unless the spec has dropped the
+        field: then the SDK cannot tell null from a renamed field, and says so.
+        """
+        if name in self.data:
+            return True
+        if name not in self.declared:
+            raise self.missing(name)
+        return False
+
     def string(self, name: str) -> str:
         value = self.data.get(name)
         if not isinstance(value, str):
+            if name not in self.data:
+                raise self.missing(name)
             raise self.error(_mismatch(name, "a string", value))
         return value
 
     def optional_string(self, name: str) -> str | None:
+        if not self.present(name):
+            return None
         value = self.data.get(name)
         if value is not None and not isinstance(value, str):
             raise self.error(_mismatch(name, "a string or null", value))
@@ -213,6 +325,8 @@ class _Fields:
             raise self.error(f"field {name!r}: {exc}") from exc
 
     def optional_money(self, name: str) -> Decimal | None:
+        if not self.present(name):
+            return None
         return None if self.data.get(name) is None else self.money(name)
 
     def time(self, name: str) -> datetime:
@@ -222,9 +336,13 @@ class _Fields:
             raise self.error(f"field {name!r} is not an ISO 8601 time") from exc
 
     def optional_time(self, name: str) -> datetime | None:
+        if not self.present(name):
+            return None
         return None if self.data.get(name) is None else self.time(name)
 
     def error_detail(self) -> tuple[str | None, str | None]:
+        if not self.present("error"):
+            return None, None
         detail = self.data.get("error")
         if detail is None:
             return None, None
@@ -242,13 +360,19 @@ def _mismatch(name: str, expected: str, value: object) -> str:
     return f"field {name!r} should be {expected}, got {got}"
 
 
-def parse_job(content: bytes, status_code: int) -> Job:
+def parse_job(content: bytes, status_code: int, headers: Mapping[str, str] | None = None) -> Job:
     """Parse the 202 answer of a submit.
 
+    Args:
+        content: The body.
+        status_code: The answer's status.
+        headers: The answer's headers, kept on the `Job`.
+
     Raises:
-        UnexpectedResponseError: The body is not a Job; it names the job id if it has one.
+        UnexpectedResponseError: The body is not a Job; it names the job id if it has one,
+            and a field this SDK reads that the answer lacks, with the spec change.
     """
-    fields = _Fields(content, status_code, "answer to the submit")
+    fields = _Fields(content, status_code, "answer to the submit", "Job", spec.JOB_FIELDS)
     job = Job(
         job_id=fields.job_id(),
         status=fields.string("status"),
@@ -256,23 +380,41 @@ def parse_job(content: bytes, status_code: int) -> Job:
         poll_url=fields.string("poll_url"),
         created_at=fields.time("created_at"),
         raw=MappingProxyType(fields.data),
+        headers=_EMPTY_HEADERS if headers is None else headers,
     )
     if not job.status:
         raise fields.error("has an empty status")
     return job
 
 
-def parse_job_status(content: bytes, status_code: int) -> JobStatus:
+def parse_job_status(
+    content: bytes, status_code: int, headers: Mapping[str, str] | None = None
+) -> JobStatus:
     """Parse the 200 answer of a job poll, accepting statuses it does not know.
 
+    Args:
+        content: The body.
+        status_code: The answer's status.
+        headers: The answer's headers, kept on the `JobStatus`.
+
     Raises:
-        UnexpectedResponseError: A required field is missing or has the wrong type.
+        UnexpectedResponseError: A required field is missing or has the wrong type; a
+            field this SDK reads is missing (named with the spec change), including
+            ``image_url`` of a job that is complete.
     """
-    fields = _Fields(content, status_code, "answer to the job poll")
+    fields = _Fields(
+        content, status_code, "answer to the job poll", "JobStatus", spec.JOB_STATUS_FIELDS
+    )
     code, message = fields.error_detail()
     status = fields.string("status")
     if not status:
         raise fields.error("has an empty status")
+    image_url = fields.optional_string("image_url")
+    if status == spec.SUCCESS_STATUS and not image_url:
+        # Found now, not when a download fails later: a complete job has its image.
+        if "image_url" not in fields.data:
+            raise fields.missing("image_url", f" for a {status!r} job")
+        raise fields.error(f"is {status!r} but its 'image_url' is {image_url!r}")
     return JobStatus(
         job_id=fields.job_id(),
         status=status,
@@ -281,9 +423,10 @@ def parse_job_status(content: bytes, status_code: int) -> JobStatus:
         updated_at=fields.optional_time("updated_at"),
         estimated_cost=fields.money("estimated_cost"),
         cost=fields.optional_money("cost"),
-        image_url=fields.optional_string("image_url"),
+        image_url=image_url,
         error_code=code,
         error_message=message,
         poll_url=fields.string("poll_url"),
         raw=MappingProxyType(fields.data),
+        headers=_EMPTY_HEADERS if headers is None else headers,
     )

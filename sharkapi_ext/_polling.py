@@ -75,7 +75,7 @@ class Polling(RetryingRequests):
             until_deadline=deadline is not None,  # only inside `wait`
         )
         try:
-            status = parse_job_status(reply.content, reply.status_code)
+            status = parse_job_status(reply.content, reply.status_code, reply.headers)
         except UnexpectedResponseError as exc:
             # The body may not say which job it is about; the caller asked about this one.
             exc.job_id = exc.job_id or job_id

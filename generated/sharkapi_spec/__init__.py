@@ -30,6 +30,9 @@ Names:
         spec order.
     PROMISES: promise id -> its `class`, `statement` and parameters
         (`x-sharkapi-promises`), spec order: what scripts/contract-test checks.
+    RESPONSES: operationId -> status -> ResponseFacts: each documented answer's
+        component name, error `code` and `message` (its first example), and headers
+        (name -> JSON Schema), so the sandbox can give every documented answer.
 """
 
 from __future__ import annotations
@@ -69,11 +72,13 @@ __all__ = [
     "PROMISES",
     "PROMPT_MAX_LENGTH",
     "PROMPT_MIN_LENGTH",
+    "RESPONSES",
     "SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS",
     "SPEC_VERSION",
     "SUCCESS_STATUS",
     "TERMINAL_STATUSES",
     "OperationFacts",
+    "ResponseFacts",
 ]
 
 
@@ -89,6 +94,17 @@ class OperationFacts(TypedDict):
     path_parameters: tuple[str, ...]
     request_schema: str | None  # components/schemas name of the JSON body
     summary: str
+
+
+class ResponseFacts(TypedDict):
+    """One documented answer of an operation."""
+
+    name: str  # components/responses name, or '' when written inline
+    description: str
+    schema: str | None  # components/schemas name of the JSON body
+    error_code: str | None  # `error.code` of its first example
+    error_message: str | None  # `error.message` of its first example
+    headers: Mapping[str, Mapping[str, Any]]  # documented header -> JSON Schema
 
 
 SPEC_VERSION: Final[str] = "1.0.0"
@@ -304,6 +320,134 @@ ERROR_SCHEMA: Final[Mapping[str, Any]] = MappingProxyType(
                 "additionalProperties": True,
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
             }
+        },
+    }
+)
+RESPONSES: Final[Mapping[str, Mapping[int, ResponseFacts]]] = MappingProxyType(
+    {
+        "generateImage": {
+            202: {
+                "name": "",
+                "description": "Job accepted and queued.",
+                "schema": "Job",
+                "error_code": None,
+                "error_message": None,
+                "headers": {},
+            },
+            400: {
+                "name": "BadRequest",
+                "description": "Invalid or missing request body fields (vendor), or a malformed job id (**ASSUMED**).",
+                "schema": "Error",
+                "error_code": "invalid_request",
+                "error_message": "prompt: at most 2000 characters, got 2301",
+                "headers": {},
+            },
+            401: {
+                "name": "Unauthorized",
+                "description": "**ASSUMED:** the bearer token is missing or malformed.",
+                "schema": "Error",
+                "error_code": "unauthorized",
+                "error_message": "Missing or malformed bearer token.",
+                "headers": {},
+            },
+            402: {
+                "name": "InsufficientBalance",
+                "description": "Insufficient wallet balance; top up before retrying (vendor).",
+                "schema": "Error",
+                "error_code": "insufficient_balance",
+                "error_message": "Wallet balance $0.01 is below this job's cost $0.02.",
+                "headers": {},
+            },
+            403: {
+                "name": "Forbidden",
+                "description": "Token revoked or account suspended (vendor).",
+                "schema": "Error",
+                "error_code": "forbidden",
+                "error_message": "This token has been revoked.",
+                "headers": {},
+            },
+            422: {
+                "name": "ModerationRejected",
+                "description": "The prompt or image failed content moderation (vendor). Not charged.",
+                "schema": "Error",
+                "error_code": "moderation_rejected",
+                "error_message": "The prompt failed content moderation.",
+                "headers": {},
+            },
+            429: {
+                "name": "RateLimited",
+                "description": "Rate limit exceeded; slow down (vendor).",
+                "schema": "Error",
+                "error_code": "rate_limited",
+                "error_message": "Rate limit exceeded; retry in 2 seconds.",
+                "headers": {"Retry-After": {"type": "integer", "minimum": 0}},
+            },
+            503: {
+                "name": "ServiceUnavailable",
+                "description": "The generation service is temporarily unavailable; retry after 30 seconds (vendor).",
+                "schema": "Error",
+                "error_code": "service_unavailable",
+                "error_message": "Generation service temporarily unavailable; retry after 30 seconds.",
+                "headers": {"Retry-After": {"type": "integer", "minimum": 0}},
+            },
+        },
+        "getJob": {
+            200: {
+                "name": "",
+                "description": "The job's current state.",
+                "schema": "JobStatus",
+                "error_code": None,
+                "error_message": None,
+                "headers": {},
+            },
+            400: {
+                "name": "BadRequest",
+                "description": "Invalid or missing request body fields (vendor), or a malformed job id (**ASSUMED**).",
+                "schema": "Error",
+                "error_code": "invalid_request",
+                "error_message": "prompt: at most 2000 characters, got 2301",
+                "headers": {},
+            },
+            401: {
+                "name": "Unauthorized",
+                "description": "**ASSUMED:** the bearer token is missing or malformed.",
+                "schema": "Error",
+                "error_code": "unauthorized",
+                "error_message": "Missing or malformed bearer token.",
+                "headers": {},
+            },
+            403: {
+                "name": "Forbidden",
+                "description": "Token revoked or account suspended (vendor).",
+                "schema": "Error",
+                "error_code": "forbidden",
+                "error_message": "This token has been revoked.",
+                "headers": {},
+            },
+            404: {
+                "name": "NotFound",
+                "description": "**ASSUMED:** no job with this id belongs to this account.",
+                "schema": "Error",
+                "error_code": "not_found",
+                "error_message": "No job with id job_00000000.",
+                "headers": {},
+            },
+            429: {
+                "name": "RateLimited",
+                "description": "Rate limit exceeded; slow down (vendor).",
+                "schema": "Error",
+                "error_code": "rate_limited",
+                "error_message": "Rate limit exceeded; retry in 2 seconds.",
+                "headers": {"Retry-After": {"type": "integer", "minimum": 0}},
+            },
+            503: {
+                "name": "ServiceUnavailable",
+                "description": "The generation service is temporarily unavailable; retry after 30 seconds (vendor).",
+                "schema": "Error",
+                "error_code": "service_unavailable",
+                "error_message": "Generation service temporarily unavailable; retry after 30 seconds.",
+                "headers": {"Retry-After": {"type": "integer", "minimum": 0}},
+            },
         },
     }
 )

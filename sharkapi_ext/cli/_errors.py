@@ -81,7 +81,9 @@ _CODES: Final[tuple[tuple[type[SharkAPIError], int], ...]] = (
 EXIT_CODES_HELP: Final = """\b
 Exit codes:
   0    success
-  1    any other SharkAPI error (download, unexpected answer)
+  1    any other SharkAPI error (download, unexpected answer), and an API status
+       without a class of its own (one a later API release documents, say a 409):
+       the message names its status, code and request id
   2    bad input or usage (InvalidRequestError, 400, 404 unknown job)
   3    authentication (401, 403 revoked token)
   4    insufficient balance (402)

@@ -109,12 +109,13 @@ def request_field_options(taken: frozenset[str]) -> Callable[[F], F]:
             schema = properties[name]
             kind = _field_type(schema)
             description = str(schema.get("description", "")).strip().split("\n\n")[0]
+            text = " ".join(description.split()) or f"The request's {name!r} field."
+            if name in spec.GENERATE_REQUEST_REQUIRED:
+                # Not click's `required`: `--field NAME=VALUE` may give it too. Without
+                # either, the client refuses the submit naming the field (exit 2).
+                text = f"Required by the API. {text}"
             func = click.option(
-                flag,
-                _PREFIX + name,
-                type=kind or click.STRING,
-                default=None,
-                help=" ".join(description.split()) or f"The request's {name!r} field.",
+                flag, _PREFIX + name, type=kind or click.STRING, default=None, help=text
             )(func)
         return func
 

@@ -65,6 +65,11 @@ INSTRUCTIONS: Final = (
 )
 
 
+# Kinds of failure whose advice says calling the tool again is safe: true of reads, false
+# for `generate_image` once its submit was answered 2xx.
+_SAFE_TO_RETRY_KINDS: Final = frozenset({"internal", "service_error", "error"})
+
+
 @dataclass
 class _JobRecord:
     """One job this server submitted (or resumed), for `list_jobs`."""
@@ -327,11 +332,16 @@ class _Tools:
             failure = describe(exc, submitting=True)
             logger.warning("generate_image submit failed: %s", self._scrub(failure.text()))
             return self._failed(failure)
-        record = _JobRecord(
-            job.job_id, mode, _preview(prompt), job.status, estimated_cost=job.estimated_cost
-        )
-        self._jobs[job.job_id] = record
-        self._cap.raise_to(reservation, job.estimated_cost)
+        try:
+            record = _JobRecord(
+                job.job_id, mode, _preview(prompt), job.status, estimated_cost=job.estimated_cost
+            )
+            self._jobs[job.job_id] = record
+            self._cap.raise_to(reservation, job.estimated_cost)
+        except Exception as exc:
+            # The API answered 2xx: the job exists, whatever fails in the bookkeeping.
+            failure = describe(exc, submitting=True)
+            return self._failed(self._about_job(failure, job.job_id, submitted=True))
         return await self._settle(ctx, client, job, started, "submitted", reservation)
 
     async def _wait_for_job(
@@ -410,7 +420,8 @@ class _Tools:
             await self._progress(ctx, watch, job_id, started, first)
             return await self._wait_and_save(ctx, client, job, started, watch, reservation)
         except Exception as exc:
-            return self._failed(self._about_job(describe(exc, submitting=False), job_id))
+            failure = describe(exc, submitting=False)
+            return self._failed(self._about_job(failure, job_id, submitted=first == "submitted"))
 
     async def _wait_and_save(
         self,
@@ -506,9 +517,22 @@ class _Tools:
             f"job {job_id}: {what} ({elapsed:.0f} s)",
         )
 
-    def _about_job(self, failure: Failure, job_id: str) -> Failure:
-        """A failure after the job exists always names it and says how to resume."""
+    def _about_job(self, failure: Failure, job_id: str, *, submitted: bool = False) -> Failure:
+        """A failure after the job exists always names it and says how to resume.
+
+        After this call's own submit was answered 2xx (`submitted`), calling the tool
+        again would pay for a second job: advice that says retrying is safe is replaced.
+        """
         logger.warning("job %s: %s", job_id, self._scrub(failure.text()))
+        if submitted and failure.kind in _SAFE_TO_RETRY_KINDS:
+            return replace(
+                failure,
+                job_id=job_id,
+                job_may_exist=False,
+                what_to_do=f"tell the user; job {job_id} was submitted and may be charged: "
+                f'call wait_for_job with job_id="{job_id}" later. Do NOT call generate_image '
+                "again for this request: that could pay for a second image.",
+            )
         if failure.job_id is not None:
             return failure
         if failure.kind == "not_found":  # the id the model gave names no job of this account

@@ -69,6 +69,10 @@ Faults (only on `/v1` endpoints, never on admin or image endpoints):
     * `503`: 503 `service_unavailable` with `Retry-After`.
     * `503-no-retry-after`: 503 without `Retry-After` (clients then wait the spec's
       `SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS`).
+    * any other error status the spec documents (`400`, `401`, `402`, `403`, `404`,
+      `422` today; a status a later release documents, such as `409`, at once): that
+      status with the spec's `error.code` (from its example) and example message,
+      answered before authentication and before any job is created.
     * `500`: an HTML 500 page.
     * `502`: an HTML 502 page, as a proxy sends.
     * `slow[;seconds=N]`: the answer is delayed (default `slow_seconds`).
@@ -86,6 +90,14 @@ Faults (only on `/v1` endpoints, never on admin or image endpoints):
     the work, so a client must not retry. On `GET /v1/jobs/{id}` they replace the answer.
     `rate_limit_per_second` counts each token's `/v1` requests in a sliding one-second
     window and answers 429 with `Retry-After` above it, before any job is created.
+
+Answers from the spec:
+    Success bodies have exactly the properties of the spec's `Job` and `JobStatus`
+    schemas, in order: a field a later spec adds is sent with a value made from its
+    schema (null when optional and nullable), and a field it renames or removes is no
+    longer sent (the logger `sharkapi_ext.sandbox` warns once, naming it). Error codes are
+    the spec's, and a response header the spec documents (beyond `Retry-After` and
+    `X-Request-Id`, which the sandbox sets itself) is sent with a value from its schema.
 
 Admin endpoints (not in `openapi.yaml`, no auth):
     `GET /_sandbox/ledger`, `GET /_sandbox/submissions`, `GET /_sandbox/requests`,

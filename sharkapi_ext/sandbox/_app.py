@@ -22,6 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._answers import (
+    DOCUMENTED_ERROR_STATUSES,
+    answer,
+    documented_headers,
+    error_code,
+    error_message,
+    operation_for,
+)
 from ._config import SandboxConfig
 from ._faults import (
     FAULT_HEADER,
@@ -62,6 +70,12 @@ _HOST: Final = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0
 # stall every other request on the event loop.
 _THREAD_BODY_BYTES: Final = 64 * 1024
 
+_SUBMIT: Final = "generateImage"
+_GET_JOB: Final = "getJob"
+#: Documented error statuses forced by `X-Sandbox-Fault: NNN` as spec errors; 429 and 503
+#: have handling of their own, and 500 and 502 are a proxy's HTML pages unless documented.
+DOCUMENTED_FAULTS: Final = frozenset(DOCUMENTED_ERROR_STATUSES) - {429, 503}
+
 _JOB_ERRORS: Final = {
     "failed": {"code": "generation_failed", "message": "The generator could not produce an image."},
     "moderated": {"code": "content_moderated", "message": "The image failed content moderation."},
@@ -94,8 +108,9 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _error(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
+    """An error answer; its `code` is the spec's for `status` (`code` when undocumented)."""
     headers = None if retry_after is None else {"Retry-After": str(retry_after)}
-    return _json({"error": {"code": code, "message": message}}, status, headers)
+    return _json({"error": {"code": error_code(status, code), "message": message}}, status, headers)
 
 
 class _DropResponse(Response):
@@ -129,6 +144,7 @@ class _Observe:
             return
         request_id = f"req_{next(self.ids):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
+        operation = operation_for(scope["method"], scope["path"])
         status = 0
         logged = False
         arrived = datetime.now(UTC)
@@ -166,6 +182,9 @@ class _Observe:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    # Whatever else the spec documents for this answer (a header a later
+                    # release adds), with a value made from its schema.
+                    *(documented_headers(operation, status) if operation else ()),
                 ]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 log(status)
@@ -251,6 +270,7 @@ class _Handlers:
         handler: Callable[[Request, Wallet, Faults], Awaitable[Response]],
         *,
         creates: bool,
+        operation: str,
     ) -> Response:
         header = request.headers.get(FAULT_HEADER)
         try:
@@ -277,6 +297,15 @@ class _Handlers:
                 503,
                 "service_unavailable",
                 f"Generation service temporarily unavailable; retry after {wait} seconds.",
+                retry_after=faults.retry_after,
+            )
+        if faults.status in DOCUMENTED_FAULTS:
+            # Any other status the spec documents, forced: with the spec's code and its
+            # example's message, before anything is created or charged.
+            return _error(
+                faults.status,
+                error_code(faults.status, "error", operation),
+                error_message(faults.status, operation),
                 retry_after=faults.retry_after,
             )
         if faults.status in _HTML and not creates:
@@ -306,7 +335,7 @@ class _Handlers:
     # -- /v1 -------------------------------------------------------------------------------
 
     async def generate(self, request: Request) -> Response:
-        return await self._v1(request, self._generate, creates=True)
+        return await self._v1(request, self._generate, creates=True, operation=_SUBMIT)
 
     async def _generate(self, request: Request, wallet: Wallet, faults: Faults) -> Response:
         if not is_json_content_type(request.headers.get("content-type")):
@@ -339,6 +368,7 @@ class _Handlers:
             mode=params.mode,
             image=params.image,
             image_strength=params.image_strength,
+            extra=params.extra,
         )
         if not isinstance(job, Job):
             price = PRICES.get(params.mode, spec.MAX_MODE_PRICE)
@@ -349,19 +379,21 @@ class _Handlers:
                 f"is below this job's cost {format_money(price)}.",
             )
         origin = self._origin(request)
-        body: dict[str, Any] = {
+        known: dict[str, Any] = {
+            **job.extra,  # a request field the answer also declares (say `seed`)
             "job_id": job.job_id,
             "status": QUEUED,
             "estimated_cost": format_money(job.price),
             "poll_url": f"{origin}/v1/jobs/{job.job_id}",
             "created_at": format_time(job.created_at),
         }
+        body = answer("Job", spec.JOB_SCHEMA, known)
         if faults.bad_schema:
             body["estimated_cost"] = float(job.price)
         return _json(body, 200 if faults.wrong_status else 202)
 
     async def get_job(self, request: Request) -> Response:
-        return await self._v1(request, self._get_job, creates=False)
+        return await self._v1(request, self._get_job, creates=False, operation=_GET_JOB)
 
     async def _get_job(self, request: Request, wallet: Wallet, faults: Faults) -> Response:
         job_id = request.path_params["job_id"]
@@ -382,7 +414,8 @@ class _Handlers:
         cost: str | None = None
         if terminal:
             cost = format_money(job.price if status in spec.CHARGED_STATUSES else Decimal(0))
-        body: dict[str, Any] = {
+        known: dict[str, Any] = {
+            **job.extra,
             "job_id": job.job_id,
             "status": status,
             "mode": job.mode,
@@ -398,6 +431,7 @@ class _Handlers:
             "error": _job_error(status),
             "poll_url": f"{origin}/v1/jobs/{job.job_id}",
         }
+        body = answer("JobStatus", spec.JOB_STATUS_SCHEMA, known)
         if faults.bad_schema:
             body["estimated_cost"] = float(job.price)
         return _json(body)

@@ -8,6 +8,7 @@ from typing import Final
 
 import httpx
 
+from ._answers import DOCUMENTED_ERROR_STATUSES
 from ._config import SandboxConfig
 from ._state import SandboxState
 
@@ -25,13 +26,13 @@ __all__ = [
 #: `slow;seconds=0.2, bad-schema` (several faults separated by commas).
 FAULT_HEADER: Final = "x-sandbox-fault"
 
-#: The fault names the header accepts.
+#: The fault names the header accepts: every error status the spec documents (from its
+#: responses: a status a later release documents is a fault at once, answered with the
+#: spec's error code), then the sandbox's own.
 FAULT_NAMES: Final = (
-    "429",
-    "503",
+    *(str(status) for status in DOCUMENTED_ERROR_STATUSES),
     "503-no-retry-after",
-    "500",
-    "502",
+    *(name for name in ("500", "502") if int(name) not in DOCUMENTED_ERROR_STATUSES),
     "slow",
     "drop-after-create",
     "bad-schema",
@@ -58,8 +59,9 @@ class Faults:
     """The faults to apply to one `/v1` request.
 
     Attributes:
-        status: 429, 503, 500 or 502 to answer instead, or None.
-        retry_after: `Retry-After` seconds for a 429 or 503, None to leave the header out.
+        status: A status to answer instead, or None: 429, 503, a proxy's 500 or 502, or
+            any other error status the spec documents (with its code).
+        retry_after: `Retry-After` seconds, None to leave the header out.
         slow_seconds: Delay before handling the request (0 for none).
         drop_after_create: Drop the connection after a job was created.
         bad_schema: Break the success body's schema.
@@ -112,7 +114,7 @@ def parse_fault_header(value: str, config: SandboxConfig) -> Faults:
             if not sep or key not in {"retry-after", "seconds"}:
                 raise FaultHeaderError(
                     f"X-Sandbox-Fault: unknown parameter {part[:30]!r}; "
-                    "allowed: retry-after=N (429, 503), seconds=N (slow)"
+                    "allowed: retry-after=N (a status), seconds=N (slow)"
                 )
             params[key] = raw.strip()
         if name not in FAULT_NAMES:
@@ -129,8 +131,12 @@ def parse_fault_header(value: str, config: SandboxConfig) -> Faults:
             )
         elif name == "503-no-retry-after":
             faults.status, faults.retry_after = 503, None
-        elif name in {"500", "502"}:
+        elif name.isdigit():
+            # 500, 502 (a proxy's HTML page), or any other status the spec documents.
             faults.status = int(name)
+            retry = params.get("retry-after")
+            if retry is not None:
+                faults.retry_after = int(_number(name, "retry-after", retry))
         elif name == "slow":
             seconds = params.get("seconds")
             faults.slow_seconds = (

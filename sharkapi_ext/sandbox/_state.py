@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -120,6 +120,8 @@ class Job:
         outcome: The terminal status it will reach.
         price: The mode's price, reserved until terminal and charged if complete.
         settled: Whether the terminal status has been accounted for (charge or release).
+        extra: The request's other fields the spec declares (say a `seed`), as sent; an
+            answer that declares a field of the same name echoes it.
     """
 
     job_id: str
@@ -135,6 +137,7 @@ class Job:
     outcome: str
     price: Decimal
     settled: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def done_mono(self) -> float:
@@ -406,6 +409,7 @@ class SandboxState:
         mode: str,
         image: bytes | None,
         image_strength: float | None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Job | Decimal:
         """Create a job, or return the spendable amount if the wallet cannot cover its price."""
         # A mode the spec adds without a price is charged the highest price, never nothing.
@@ -446,6 +450,7 @@ class SandboxState:
                 processing_seconds=config.processing_seconds,
                 outcome=outcome,
                 price=price,
+                extra=dict(extra or {}),
             )
             wallet.reserved += price
             self._jobs[job_id] = job

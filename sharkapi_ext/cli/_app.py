@@ -29,7 +29,7 @@ from sharkapi_ext import (
     WaitTimeoutError,
 )
 
-from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch, validate_requests
+from ._batch import BatchRequest, BatchResult, read_batch_file, run_batch, validate_requests
 from ._display import StatusLine, is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
@@ -571,7 +571,7 @@ def batch(
     adopt: dict[int, str],
     **options: Any,
 ) -> None:
-    """Generate an image for every line of FILE into --out; safe to kill and run again.
+    r"""Generate an image for every line of FILE into --out; safe to kill and run again.
 
     FILE holds one prompt per line, or JSON objects such as
     {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4},
@@ -583,22 +583,24 @@ def batch(
     resubmitted: find its job and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown.
 
     Every line is checked first, as submit would check it (prompt length, mode, image
-    file, strength): if any line is invalid, each one's reason is printed and nothing is
-    submitted.
+    file, strength, JSON syntax): if any line is invalid, each one's reason is printed
+    and nothing is submitted. FILE is UTF-8 (a BOM is ignored); only \n and \r\n end
+    a line.
 
     Exit status: 0 when every request has its image, 2 when a line is invalid (nothing
     was submitted), 9 when some outcome is unknown, 7 when some failed, 3 or 4 when the
     account stopped the batch.
     """
     settings = _merge(ctx, **options)
-    requests = parse_batch_file(file, mode)
-    invalid = validate_requests(requests)
+    requests, unreadable = read_batch_file(file, mode)
+    invalid = unreadable + [(r.line, reason) for r, reason in validate_requests(requests)]
     if invalid:
-        for request, reason in invalid:
-            click.echo(f"{file}:{request.line}: {reason}", err=True)
+        # Every bad line at once: fixing one must not merely reveal the next on a rerun.
+        for line, reason in sorted(invalid):
+            click.echo(f"{file}:{line}: {reason}", err=True)
         raise click.UsageError(
-            f"{len(invalid)} of {len(requests)} lines are invalid (listed above); nothing "
-            "was submitted. Fix them and run the command again."
+            f"{len(invalid)} of {len(requests) + len(unreadable)} lines are invalid (listed "
+            "above); nothing was submitted. Fix them and run the command again."
         )
     check_directory(out, "--out")
     with _connection(settings) as (base_url, token, poll):

@@ -28,6 +28,7 @@ from sharkapi_ext import (
     SharkAPIError,
     WaitTimeoutError,
 )
+from sharkapi_ext._validation import job_id_of
 
 from ._batch import BatchRequest, BatchResult, read_batch_file, run_batch, validate_requests
 from ._display import StatusLine, is_interactive
@@ -516,6 +517,14 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
         line, sep, job_id = value.partition(":")
         if not sep or not line.isdigit() or not job_id:
             raise click.BadParameter(f"expected LINE:JOB_ID, got {value!r}")
+        try:
+            # The client's own check (the spec's JobId pattern): a mistyped id is refused
+            # here, before it is journaled in place of the paid job it was meant to name.
+            job_id = job_id_of(job_id)
+        except InvalidRequestError as exc:
+            raise click.BadParameter(f"{value!r}: {exc}") from None
+        if int(line) in adopted:
+            raise click.BadParameter(f"line {int(line)} is adopted twice")
         adopted[int(line)] = job_id
     return adopted
 
@@ -675,6 +684,13 @@ def _print_summary(result: BatchResult, out: Path) -> None:
         click.echo(f"Failures: {sum(result.failures.values())} ({reasons})")
         for line, reason in sorted(result.failed_lines.items()):
             click.echo(f"  line {line}: {reason}")
+        missing = [n for n, reason in result.failed_lines.items() if reason.startswith("NotFound")]
+        if missing:
+            # A mistyped --adopt ends here: say how to correct it (the paid job is still out there).
+            click.echo(
+                f"Job not found: lines {', '.join(str(n) for n in sorted(missing))}. If a job id "
+                f"was mistyped, pass the right one: --adopt {min(missing)}:JOB_ID."
+            )
     if result.unknown:
         lines = ", ".join(str(line) for line in sorted(result.unknown))
         click.echo(

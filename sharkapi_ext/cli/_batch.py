@@ -575,27 +575,47 @@ class _Runner:
         self._show().finished(request, "failed", reason=reason)
 
 
+def _adoptable(state: KeyState | None) -> bool:
+    """Whether ``--adopt`` may record a job id for a request in this state."""
+    if state is None:
+        return False
+    if state.kind in ("intent", "unknown"):
+        return True  # the submit's outcome is unknown: the user found its job
+    if state.kind == "failed" and state.reason == "NotFoundError":
+        return True  # the recorded job does not exist (a mistyped adoption): correct it
+    # An adopted job not waited on yet (the run stopped first) may be corrected too.
+    return state.kind == "job" and state.adopted
+
+
 def adopt_jobs(journal: Journal, requests: list[BatchRequest], adopt: dict[int, str]) -> None:
     """Record job ids the user found for requests whose outcome was unknown.
+
+    A line may also be adopted again when its recorded job was not found (404), or was
+    adopted and not yet waited on: that is how a mistyped ``--adopt`` is corrected.
 
     Args:
         journal: The batch's journal.
         requests: The batch's requests.
-        adopt: Line number to job id.
+        adopt: Line number to job id (ids already checked against the spec's pattern).
 
     Raises:
-        click.UsageError: A line is not in the batch or its outcome is not unknown.
+        click.UsageError: A line is not in the batch or its outcome is not unknown;
+            nothing is journaled then.
     """
     by_line = {request.line: request for request in requests}
-    for line, job_id in adopt.items():
+    # Every line is checked before any is journaled: a refusal leaves the journal as it was.
+    for line in adopt:
         request = by_line.get(line)
         if request is None:
             raise click.UsageError(f"--adopt: line {line} is not a request of this batch")
         state = journal.states.get(request.key)
-        if state is None or state.kind not in ("intent", "unknown"):
+        if not _adoptable(state):
             kind = state.kind if state else "never submitted"
+            if state is not None and state.job_id:
+                kind += f", job {state.job_id}"
             raise click.UsageError(f"--adopt: line {line} is not outcome-unknown ({kind})")
-        journal.write("job", request.key, job_id=job_id, adopted=True)
+    for line, job_id in adopt.items():
+        journal.write("job", by_line[line].key, job_id=job_id, adopted=True)
 
 
 async def run_batch(

@@ -24,6 +24,7 @@ from sharkapi_ext import (
     InvalidRequestError,
     JobError,
     JobStatus,
+    NotFoundError,
     SharkAPI,
     SharkAPIError,
     WaitTimeoutError,
@@ -324,8 +325,10 @@ def _stopped(
     """Report an error about a job that may still give its image, with the way back to it."""
     settings: Settings = ctx.find_object(Settings) or Settings()
     job_id = exc.job_id
-    if job_id is None or isinstance(exc, JobError):
-        raise exc  # nothing to resume: the group prints it
+    if job_id is None or isinstance(exc, JobError | NotFoundError | InvalidRequestError):
+        # Nothing to resume: the job ended, the API does not know it (404), or the id is
+        # not one. The group prints the error; a resume hint would only send the user back.
+        raise exc
     if isinstance(exc, WaitTimeoutError):
         seen = exc.last_status.status if exc.last_status is not None else "no answer yet"
         within = f" within {timeout:g} s" if timeout is not None else ""
@@ -497,6 +500,7 @@ def wait(
 ) -> None:
     """Wait for an existing job and save its image (resumes by id; submits nothing)."""
     settings = _merge(ctx, **options)
+    job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
     with open_client(settings) as client:

@@ -43,10 +43,11 @@ from ._errors import (
     exit_code_for,
 )
 from ._fields import mode_option, pop_extra_fields, request_field_options
+from ._interrupt import interrupt_lines, progress
 from ._journal import JournalLockedError
 from ._output import check_destination, check_directory
 
-__all__ = ["cli", "main"]
+__all__ = ["cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,17 +74,52 @@ class Settings:
 
 
 class _Group(click.Group):
-    """Turns SDK errors into one stderr line and a per-class exit code (no traceback)."""
+    """Turns SDK errors into one stderr line and a per-class exit code (no traceback).
+
+    A Ctrl-C anywhere in a command, its setup and teardown included, ends with exit 130
+    and a message from the command's `Progress`, never click's bare ``Aborted!``.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            # While the group's own options are read: no command has run.
+            _echo_lines(["Interrupted; nothing was submitted."])
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except SharkAPIError as exc:
-            settings = ctx.find_object(Settings) or Settings()
-            base_url = None if settings.sandbox else settings.base_url
-            for line in cli_message(exc, base_url=base_url):
+            try:
+                return super().invoke(ctx)
+            except SharkAPIError as exc:
+                settings = ctx.find_object(Settings) or Settings()
+                base_url = None if settings.sandbox else settings.base_url
+                _echo_lines(cli_message(exc, base_url=base_url))
+                ctx.exit(exit_code_for(exc))
+        except KeyboardInterrupt as exc:
+            lines = interrupt_lines(
+                progress(ctx), exc, lambda job_id: _how_to_resume(ctx, job_id, progress(ctx).output)
+            )
+            _echo_lines(lines)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def _echo_lines(lines: list[str]) -> None:
+    """Print lines on stderr; a second Ctrl-C meanwhile does not cut the message short."""
+    for line in lines:
+        for _ in range(3):
+            try:
                 click.echo(line, err=True)
-            ctx.exit(exit_code_for(exc))
+                break
+            except KeyboardInterrupt:
+                continue  # the line may show twice; better than a lost job id
 
 
 def _connection_options(func: F) -> F:
@@ -308,17 +344,6 @@ def _how_to_resume(ctx: click.Context, job_id: str, output: str | None) -> str:
     return f"Resume with: {_resume_command(ctx, job_id, output)}"
 
 
-def _interrupted(ctx: click.Context, job_id: str | None, output: str | None) -> None:
-    if job_id is None:
-        click.echo(
-            "Interrupted before the job id was known; a job may have been created.", err=True
-        )
-    else:
-        click.echo(f"Interrupted. Job {job_id} is still running.", err=True)
-        click.echo(_how_to_resume(ctx, job_id, output), err=True)
-    ctx.exit(EXIT_INTERRUPTED)
-
-
 def _stopped(
     ctx: click.Context, exc: SharkAPIError, output: str | None, timeout: float | None = None
 ) -> NoReturn:
@@ -360,6 +385,7 @@ def _finish(
     except SharkAPIError as exc:
         exc.job_id = exc.job_id or status.job_id
         _stopped(ctx, exc, output)
+    progress(ctx).saved = str(path)
     if as_json:
         data = _status_dict(status)
         data["path"] = str(path)
@@ -434,10 +460,13 @@ def generate(
     _parse_strength(strength, image)
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
-    job_id: str | None = None
+    # What a Ctrl-C must report is recorded before each step (the group prints it).
+    state = progress(ctx)
+    state.output = output
     with open_client(settings) as client:
         try:
             with StatusLine(interactive=is_interactive()) as line:
+                state.submitting = True  # set before the request exists: a job may, from now
                 job = client.submit(
                     prompt,
                     mode=mode,
@@ -445,11 +474,10 @@ def generate(
                     image_strength=strength,
                     extra_fields=extra_fields,
                 )
-                job_id = job.job_id
+                state.job_id = job.job_id
                 line.set_job(job.job_id, job.status)
                 status = client.wait(job, timeout=timeout, on_update=line.update)
-        except KeyboardInterrupt:
-            _interrupted(ctx, job_id, output)
+                state.complete = True
         except SharkAPIError as exc:
             _stopped(ctx, exc, output, timeout)
         _finish(ctx, client, status, output, as_json=as_json, started=started)
@@ -503,13 +531,14 @@ def wait(
     job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
+    state = progress(ctx)
+    state.job_id, state.output = job_id, output
     with open_client(settings) as client:
         try:
             with StatusLine(interactive=is_interactive()) as line:
                 line.set_job(job_id, "waiting")
                 final = client.wait(job_id, timeout=timeout, on_update=line.update)
-        except KeyboardInterrupt:
-            _interrupted(ctx, job_id, output)
+                state.complete = True
         except SharkAPIError as exc:
             _stopped(ctx, exc, output, timeout)
         _finish(ctx, client, final, output, as_json=as_json, started=started)
@@ -604,6 +633,7 @@ def batch(
     was submitted), 9 when some outcome is unknown, 7 when some failed, 3 or 4 when the
     account stopped the batch.
     """
+    progress(ctx).batch = True  # a Ctrl-C from here on: the journal resumes it
     settings = _merge(ctx, **options)
     requests, unreadable = read_batch_file(file, mode)
     invalid = unreadable + [(r.line, reason) for r, reason in validate_requests(requests)]
@@ -633,10 +663,6 @@ def batch(
             )
         except JournalLockedError as exc:
             raise click.UsageError(str(exc)) from None
-        except KeyboardInterrupt:
-            # Every step is in the journal already; the same command picks up from there.
-            click.echo("Interrupted. Run the same command again to resume the batch.", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
     _print_summary(result, out)
     if result.fatal is not None:
         raise result.fatal
@@ -856,12 +882,3 @@ def _register_mcp() -> None:
 
 
 _register_mcp()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `sharkapi` script.
-
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
-    """
-    cli.main(args=argv, prog_name="sharkapi")

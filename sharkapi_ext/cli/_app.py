@@ -24,12 +24,14 @@ from sharkapi_ext import (
     InvalidRequestError,
     JobError,
     JobStatus,
+    NotFoundError,
     SharkAPI,
     SharkAPIError,
     WaitTimeoutError,
 )
+from sharkapi_ext._validation import job_id_of
 
-from ._batch import BatchRequest, BatchResult, parse_batch_file, run_batch, validate_requests
+from ._batch import BatchRequest, BatchResult, read_batch_file, run_batch, validate_requests
 from ._display import StatusLine, is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
@@ -41,10 +43,11 @@ from ._errors import (
     exit_code_for,
 )
 from ._fields import mode_option, pop_extra_fields, request_field_options
+from ._interrupt import interrupt_lines, progress
 from ._journal import JournalLockedError
 from ._output import check_destination, check_directory
 
-__all__ = ["cli", "main"]
+__all__ = ["cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,17 +74,52 @@ class Settings:
 
 
 class _Group(click.Group):
-    """Turns SDK errors into one stderr line and a per-class exit code (no traceback)."""
+    """Turns SDK errors into one stderr line and a per-class exit code (no traceback).
+
+    A Ctrl-C anywhere in a command, its setup and teardown included, ends with exit 130
+    and a message from the command's `Progress`, never click's bare ``Aborted!``.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            # While the group's own options are read: no command has run.
+            _echo_lines(["Interrupted; nothing was submitted."])
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except SharkAPIError as exc:
-            settings = ctx.find_object(Settings) or Settings()
-            base_url = None if settings.sandbox else settings.base_url
-            for line in cli_message(exc, base_url=base_url):
+            try:
+                return super().invoke(ctx)
+            except SharkAPIError as exc:
+                settings = ctx.find_object(Settings) or Settings()
+                base_url = None if settings.sandbox else settings.base_url
+                _echo_lines(cli_message(exc, base_url=base_url))
+                ctx.exit(exit_code_for(exc))
+        except KeyboardInterrupt as exc:
+            lines = interrupt_lines(
+                progress(ctx), exc, lambda job_id: _how_to_resume(ctx, job_id, progress(ctx).output)
+            )
+            _echo_lines(lines)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def _echo_lines(lines: list[str]) -> None:
+    """Print lines on stderr; a second Ctrl-C meanwhile does not cut the message short."""
+    for line in lines:
+        for _ in range(3):
+            try:
                 click.echo(line, err=True)
-            ctx.exit(exit_code_for(exc))
+                break
+            except KeyboardInterrupt:
+                continue  # the line may show twice; better than a lost job id
 
 
 def _connection_options(func: F) -> F:
@@ -306,25 +344,16 @@ def _how_to_resume(ctx: click.Context, job_id: str, output: str | None) -> str:
     return f"Resume with: {_resume_command(ctx, job_id, output)}"
 
 
-def _interrupted(ctx: click.Context, job_id: str | None, output: str | None) -> None:
-    if job_id is None:
-        click.echo(
-            "Interrupted before the job id was known; a job may have been created.", err=True
-        )
-    else:
-        click.echo(f"Interrupted. Job {job_id} is still running.", err=True)
-        click.echo(_how_to_resume(ctx, job_id, output), err=True)
-    ctx.exit(EXIT_INTERRUPTED)
-
-
 def _stopped(
     ctx: click.Context, exc: SharkAPIError, output: str | None, timeout: float | None = None
 ) -> NoReturn:
     """Report an error about a job that may still give its image, with the way back to it."""
     settings: Settings = ctx.find_object(Settings) or Settings()
     job_id = exc.job_id
-    if job_id is None or isinstance(exc, JobError):
-        raise exc  # nothing to resume: the group prints it
+    if job_id is None or isinstance(exc, JobError | NotFoundError | InvalidRequestError):
+        # Nothing to resume: the job ended, the API does not know it (404), or the id is
+        # not one. The group prints the error; a resume hint would only send the user back.
+        raise exc
     if isinstance(exc, WaitTimeoutError):
         seen = exc.last_status.status if exc.last_status is not None else "no answer yet"
         within = f" within {timeout:g} s" if timeout is not None else ""
@@ -356,6 +385,7 @@ def _finish(
     except SharkAPIError as exc:
         exc.job_id = exc.job_id or status.job_id
         _stopped(ctx, exc, output)
+    progress(ctx).saved = str(path)
     if as_json:
         data = _status_dict(status)
         data["path"] = str(path)
@@ -430,10 +460,13 @@ def generate(
     _parse_strength(strength, image)
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
-    job_id: str | None = None
+    # What a Ctrl-C must report is recorded before each step (the group prints it).
+    state = progress(ctx)
+    state.output = output
     with open_client(settings) as client:
         try:
             with StatusLine(interactive=is_interactive()) as line:
+                state.submitting = True  # set before the request exists: a job may, from now
                 job = client.submit(
                     prompt,
                     mode=mode,
@@ -441,11 +474,10 @@ def generate(
                     image_strength=strength,
                     extra_fields=extra_fields,
                 )
-                job_id = job.job_id
+                state.job_id = job.job_id
                 line.set_job(job.job_id, job.status)
                 status = client.wait(job, timeout=timeout, on_update=line.update)
-        except KeyboardInterrupt:
-            _interrupted(ctx, job_id, output)
+                state.complete = True
         except SharkAPIError as exc:
             _stopped(ctx, exc, output, timeout)
         _finish(ctx, client, status, output, as_json=as_json, started=started)
@@ -496,15 +528,17 @@ def wait(
 ) -> None:
     """Wait for an existing job and save its image (resumes by id; submits nothing)."""
     settings = _merge(ctx, **options)
+    job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
+    state = progress(ctx)
+    state.job_id, state.output = job_id, output
     with open_client(settings) as client:
         try:
             with StatusLine(interactive=is_interactive()) as line:
                 line.set_job(job_id, "waiting")
                 final = client.wait(job_id, timeout=timeout, on_update=line.update)
-        except KeyboardInterrupt:
-            _interrupted(ctx, job_id, output)
+                state.complete = True
         except SharkAPIError as exc:
             _stopped(ctx, exc, output, timeout)
         _finish(ctx, client, final, output, as_json=as_json, started=started)
@@ -516,6 +550,14 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
         line, sep, job_id = value.partition(":")
         if not sep or not line.isdigit() or not job_id:
             raise click.BadParameter(f"expected LINE:JOB_ID, got {value!r}")
+        try:
+            # The client's own check (the spec's JobId pattern): a mistyped id is refused
+            # here, before it is journaled in place of the paid job it was meant to name.
+            job_id = job_id_of(job_id)
+        except InvalidRequestError as exc:
+            raise click.BadParameter(f"{value!r}: {exc}") from None
+        if int(line) in adopted:
+            raise click.BadParameter(f"line {int(line)} is adopted twice")
         adopted[int(line)] = job_id
     return adopted
 
@@ -571,7 +613,7 @@ def batch(
     adopt: dict[int, str],
     **options: Any,
 ) -> None:
-    """Generate an image for every line of FILE into --out; safe to kill and run again.
+    r"""Generate an image for every line of FILE into --out; safe to kill and run again.
 
     FILE holds one prompt per line, or JSON objects such as
     {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4},
@@ -583,22 +625,25 @@ def batch(
     resubmitted: find its job and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown.
 
     Every line is checked first, as submit would check it (prompt length, mode, image
-    file, strength): if any line is invalid, each one's reason is printed and nothing is
-    submitted.
+    file, strength, JSON syntax): if any line is invalid, each one's reason is printed
+    and nothing is submitted. FILE is UTF-8 (a BOM is ignored); only \n and \r\n end
+    a line.
 
     Exit status: 0 when every request has its image, 2 when a line is invalid (nothing
     was submitted), 9 when some outcome is unknown, 7 when some failed, 3 or 4 when the
     account stopped the batch.
     """
+    progress(ctx).batch = True  # a Ctrl-C from here on: the journal resumes it
     settings = _merge(ctx, **options)
-    requests = parse_batch_file(file, mode)
-    invalid = validate_requests(requests)
+    requests, unreadable = read_batch_file(file, mode)
+    invalid = unreadable + [(r.line, reason) for r, reason in validate_requests(requests)]
     if invalid:
-        for request, reason in invalid:
-            click.echo(f"{file}:{request.line}: {reason}", err=True)
+        # Every bad line at once: fixing one must not merely reveal the next on a rerun.
+        for line, reason in sorted(invalid):
+            click.echo(f"{file}:{line}: {reason}", err=True)
         raise click.UsageError(
-            f"{len(invalid)} of {len(requests)} lines are invalid (listed above); nothing "
-            "was submitted. Fix them and run the command again."
+            f"{len(invalid)} of {len(requests) + len(unreadable)} lines are invalid (listed "
+            "above); nothing was submitted. Fix them and run the command again."
         )
     check_directory(out, "--out")
     with _connection(settings) as (base_url, token, poll):
@@ -618,10 +663,6 @@ def batch(
             )
         except JournalLockedError as exc:
             raise click.UsageError(str(exc)) from None
-        except KeyboardInterrupt:
-            # Every step is in the journal already; the same command picks up from there.
-            click.echo("Interrupted. Run the same command again to resume the batch.", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
     _print_summary(result, out)
     if result.fatal is not None:
         raise result.fatal
@@ -673,6 +714,13 @@ def _print_summary(result: BatchResult, out: Path) -> None:
         click.echo(f"Failures: {sum(result.failures.values())} ({reasons})")
         for line, reason in sorted(result.failed_lines.items()):
             click.echo(f"  line {line}: {reason}")
+        missing = [n for n, reason in result.failed_lines.items() if reason.startswith("NotFound")]
+        if missing:
+            # A mistyped --adopt ends here: say how to correct it (the paid job is still out there).
+            click.echo(
+                f"Job not found: lines {', '.join(str(n) for n in sorted(missing))}. If a job id "
+                f"was mistyped, pass the right one: --adopt {min(missing)}:JOB_ID."
+            )
     if result.unknown:
         lines = ", ".join(str(line) for line in sorted(result.unknown))
         click.echo(
@@ -834,12 +882,3 @@ def _register_mcp() -> None:
 
 
 _register_mcp()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `sharkapi` script.
-
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
-    """
-    cli.main(args=argv, prog_name="sharkapi")

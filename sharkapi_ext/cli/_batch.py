@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 from rich.console import Console
@@ -44,7 +45,15 @@ from sharkapi_ext import (
 
 from ._journal import Journal, KeyState, request_key
 
-__all__ = ["BatchRequest", "BatchResult", "parse_batch_file", "run_batch", "validate_requests"]
+__all__ = [
+    "BatchFileError",
+    "BatchRequest",
+    "BatchResult",
+    "parse_batch_file",
+    "read_batch_file",
+    "run_batch",
+    "validate_requests",
+]
 
 # Refusals that no retry will change: the request itself is at fault.
 _FINAL_SUBMIT_ERRORS = (InvalidRequestError, BadRequestError, ModerationError)
@@ -80,10 +89,124 @@ class BatchRequest:
         return f"{self.line:05d}-{self.key.rsplit('-', 1)[1][:8]}.png"
 
 
+class BatchFileError(click.UsageError):
+    """The batch file has lines that cannot be read as requests; nothing was submitted.
+
+    Attributes:
+        problems: Each bad line's number and reason, in file order (every bad line,
+            not only the first).
+    """
+
+    def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{path}:{line}: {reason}" for line, reason in problems))
+
+
+_UTF16_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    r"""Each line's 1-based number and text, or None for a line that is not UTF-8.
+
+    Only ``\n`` and ``\r\n`` end a line. `str.splitlines` and text-mode reading would
+    also split at ``\r``, U+2028, U+0085, form feeds and other separators that may sit
+    inside a prompt, turning one paid request into two. A byte-order mark (Notepad,
+    PowerShell's ``Out-File -Encoding utf8``) is not part of the first line.
+    """
+    data = path.read_bytes()
+    if data.startswith(_UTF16_BOMS):
+        # PowerShell 5's ``>`` and ``Out-File`` write UTF-16 with a BOM.
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            yield 1, None  # a damaged file: said once, not once per line
+            return
+        for number, line in enumerate(text.split("\n"), start=1):
+            yield number, line.removesuffix("\r")
+        return
+    # UTF-8 never has the byte 0x0A inside a character, so splitting the bytes is safe,
+    # and a line that is not UTF-8 is reported alone, with the file's other bad lines.
+    for number, chunk in enumerate(data.removeprefix(codecs.BOM_UTF8).split(b"\n"), start=1):
+        try:
+            yield number, chunk.removesuffix(b"\r").decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+
+
+def _parse_line(text: str, default_mode: str) -> dict[str, Any]:
+    """The request fields of one non-blank line; ValueError names what is wrong."""
+    if not text.startswith("{"):
+        return {"prompt": text, "mode": default_mode, "image": None, "image_strength": None}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    unknown = set(data) - set(GENERATE_REQUEST_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown fields {sorted(unknown)}; the API's request fields are "
+            f"{list(GENERATE_REQUEST_FIELDS)}"
+        )
+    if not isinstance(data.get("prompt"), str):
+        raise ValueError("'prompt' must be a string")
+    fields: dict[str, Any] = {
+        "prompt": data["prompt"],
+        "mode": data.get("mode", default_mode),
+        "image": data.get("image"),
+        "image_strength": data.get("image_strength"),
+    }
+    extra = {k: v for k, v in data.items() if k not in KEYWORD_FIELDS}
+    if extra:
+        # Only lines with extra fields hash them: older journals keep their keys.
+        fields["extra_fields"] = extra
+    return fields
+
+
+def read_batch_file(
+    path: Path, default_mode: str
+) -> tuple[list[BatchRequest], list[tuple[int, str]]]:
+    """Read a batch file, keeping every line that cannot be read instead of stopping.
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Returns:
+        The requests in file order, and each unreadable line's number and reason.
+
+    Raises:
+        click.UsageError: The file holds no request line at all.
+    """
+    requests: list[BatchRequest] = []
+    problems: list[tuple[int, str]] = []
+    for number, raw in _lines(path):
+        if raw is None:
+            problems.append((number, "not UTF-8 text (save the file as UTF-8)"))
+            continue
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            fields = _parse_line(stripped, default_mode)
+        except ValueError as exc:
+            problems.append((number, str(exc)))
+            continue
+        key = request_key(number, fields)
+        requests.append(BatchRequest(line=number, key=key, **fields))
+    if not requests and not problems:
+        raise click.UsageError(
+            f"{path} holds no prompts (blank lines and lines starting with # are skipped)"
+        )
+    return requests, problems
+
+
 def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
-    """Read a batch file: one prompt per line, or JSON objects with per-request options.
+    r"""Read a batch file: one prompt per line, or JSON objects with per-request options.
 
     Blank lines and lines starting with ``#`` are skipped (line numbers still count).
+    Only ``\n`` and ``\r\n`` end a line, and a leading byte-order mark is ignored.
 
     Args:
         path: The file.
@@ -93,50 +216,12 @@ def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
         The requests, in file order.
 
     Raises:
-        click.UsageError: A JSON line is malformed, or the file holds no request;
-            nothing is submitted then.
+        BatchFileError: Lines are malformed (every one of them is named).
+        click.UsageError: The file holds no request. Nothing is submitted then.
     """
-    requests: list[BatchRequest] = []
-    text = path.read_text(encoding="utf-8")
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        fields: dict[str, Any]
-        if stripped.startswith("{"):
-            try:
-                data = json.loads(stripped)
-            except ValueError as exc:
-                raise click.UsageError(f"{path}:{number}: not valid JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise click.UsageError(f"{path}:{number}: expected a JSON object")
-            unknown = set(data) - set(GENERATE_REQUEST_FIELDS)
-            if unknown:
-                raise click.UsageError(
-                    f"{path}:{number}: unknown fields {sorted(unknown)}; the API's request "
-                    f"fields are {list(GENERATE_REQUEST_FIELDS)}"
-                )
-            if not isinstance(data.get("prompt"), str):
-                raise click.UsageError(f"{path}:{number}: 'prompt' must be a string")
-            fields = {
-                "prompt": data["prompt"],
-                "mode": data.get("mode", default_mode),
-                "image": data.get("image"),
-                "image_strength": data.get("image_strength"),
-            }
-            extra = {k: v for k, v in data.items() if k not in KEYWORD_FIELDS}
-            if extra:
-                # Only lines with extra fields hash them: older journals keep their keys.
-                fields["extra_fields"] = extra
-        else:
-            fields = {"prompt": stripped, "mode": default_mode, "image": None}
-            fields["image_strength"] = None
-        key = request_key(number, fields)
-        requests.append(BatchRequest(line=number, key=key, **fields))
-    if not requests:
-        raise click.UsageError(
-            f"{path} holds no prompts (blank lines and lines starting with # are skipped)"
-        )
+    requests, problems = read_batch_file(path, default_mode)
+    if problems:
+        raise BatchFileError(path, problems)
     return requests
 
 
@@ -490,27 +575,47 @@ class _Runner:
         self._show().finished(request, "failed", reason=reason)
 
 
+def _adoptable(state: KeyState | None) -> bool:
+    """Whether ``--adopt`` may record a job id for a request in this state."""
+    if state is None:
+        return False
+    if state.kind in ("intent", "unknown"):
+        return True  # the submit's outcome is unknown: the user found its job
+    if state.kind == "failed" and state.reason == "NotFoundError":
+        return True  # the recorded job does not exist (a mistyped adoption): correct it
+    # An adopted job not waited on yet (the run stopped first) may be corrected too.
+    return state.kind == "job" and state.adopted
+
+
 def adopt_jobs(journal: Journal, requests: list[BatchRequest], adopt: dict[int, str]) -> None:
     """Record job ids the user found for requests whose outcome was unknown.
+
+    A line may also be adopted again when its recorded job was not found (404), or was
+    adopted and not yet waited on: that is how a mistyped ``--adopt`` is corrected.
 
     Args:
         journal: The batch's journal.
         requests: The batch's requests.
-        adopt: Line number to job id.
+        adopt: Line number to job id (ids already checked against the spec's pattern).
 
     Raises:
-        click.UsageError: A line is not in the batch or its outcome is not unknown.
+        click.UsageError: A line is not in the batch or its outcome is not unknown;
+            nothing is journaled then.
     """
     by_line = {request.line: request for request in requests}
-    for line, job_id in adopt.items():
+    # Every line is checked before any is journaled: a refusal leaves the journal as it was.
+    for line in adopt:
         request = by_line.get(line)
         if request is None:
             raise click.UsageError(f"--adopt: line {line} is not a request of this batch")
         state = journal.states.get(request.key)
-        if state is None or state.kind not in ("intent", "unknown"):
+        if not _adoptable(state):
             kind = state.kind if state else "never submitted"
+            if state is not None and state.job_id:
+                kind += f", job {state.job_id}"
             raise click.UsageError(f"--adopt: line {line} is not outcome-unknown ({kind})")
-        journal.write("job", request.key, job_id=job_id, adopted=True)
+    for line, job_id in adopt.items():
+        journal.write("job", by_line[line].key, job_id=job_id, adopted=True)
 
 
 async def run_batch(

@@ -5,6 +5,7 @@ crash the journal says exactly what may have happened. Records (``t`` is the typ
 
     {"v":1,"t":"intent","key":"L12-3f9a0c1b2d4e","line":12,"ts":...}      before the submit
     {"v":1,"t":"job","key":...,"job_id":"job_..."}                          the submit answered
+    {"v":1,"t":"job","key":...,"job_id":"job_...","adopted":true}           --adopt LINE:JOB_ID
     {"v":1,"t":"done","key":...,"job_id":...,"path":"00012-3f9a0c1b.png","cost":"0.01"}
     {"v":1,"t":"failed","key":...,"job_id":...|null,"reason":"JobFailedError",
      "message":"...","final":true}
@@ -67,6 +68,7 @@ class KeyState:
         reason: The failure's exception name.
         message: The failure's message.
         final: Whether a failure is final.
+        adopted: Whether the job id came from ``--adopt`` rather than from a submit.
     """
 
     kind: str
@@ -76,6 +78,7 @@ class KeyState:
     reason: str | None = None
     message: str | None = None
     final: bool = False
+    adopted: bool = False
 
 
 class Journal:
@@ -129,7 +132,7 @@ class Journal:
             # A fresh intent starts a new submission attempt: earlier job-less states are over.
             self.states[key] = KeyState("intent")
         elif kind == "job":
-            self.states[key] = KeyState("job", job_id=job_id)
+            self.states[key] = KeyState("job", job_id=job_id, adopted=bool(record.get("adopted")))
         elif kind == "done":
             self.states[key] = KeyState(
                 "done", job_id=job_id, path=record.get("path"), cost=record.get("cost")
@@ -141,6 +144,7 @@ class Journal:
                 reason=record.get("reason"),
                 message=record.get("message"),
                 final=bool(record.get("final")),
+                adopted=bool(previous and previous.adopted and previous.job_id == job_id),
             )
 
     def write(self, kind: str, key: str, **fields: Any) -> None:

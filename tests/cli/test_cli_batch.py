@@ -186,3 +186,56 @@ def test_journal_holds_no_token_or_prompt(
     assert secret not in text
     assert "private prompt" not in text
     assert secret not in result.output
+
+
+def _lost_submit(runner: CliRunner, sandbox: Sandbox, cmd: list[str]) -> str:
+    """Run a one-line batch whose submit is lost; the id of the job the server created."""
+    sandbox.set_faults(rate_drop_after_create=1.0)
+    assert runner.invoke(cli, cmd).exit_code == 9
+    sandbox.set_faults(rate_drop_after_create=0.0)
+    [submission] = sandbox.submissions()
+    return submission.job_id
+
+
+def test_adopt_refuses_an_id_outside_the_spec_pattern(
+    runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
+) -> None:
+    batch = tmp_path / "b.txt"
+    batch.write_text("lost one\n")
+    out = tmp_path / "out"
+    cmd = [*api_args, "batch", str(batch), "--out", str(out)]
+    job_id = _lost_submit(runner, sandbox, cmd)
+    journal = (out / JOURNAL_NAME).read_bytes()
+    for typo in [f"{job_id} ", f"{job_id}/", "job 1", "x" * 129, f"{job_id}\n", "é"]:
+        result = runner.invoke(cli, [*cmd, "--adopt", f"1:{typo}"])
+        assert result.exit_code == 2, (typo, result.output)
+        assert "job_id: must be 1 to 128 letters" in result.stderr, result.stderr
+        assert (out / JOURNAL_NAME).read_bytes() == journal  # nothing journaled
+    fixed = runner.invoke(cli, [*cmd, "--adopt", f"1:{job_id}"])
+    assert fixed.exit_code == 0, fixed.output
+    assert len(sandbox.submissions()) == 1
+
+
+def test_a_later_adopt_corrects_an_adopted_job_that_was_not_found(
+    runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
+) -> None:
+    batch = tmp_path / "b.txt"
+    batch.write_text("lost one\n")
+    out = tmp_path / "out"
+    cmd = [*api_args, "batch", str(batch), "--out", str(out)]
+    job_id = _lost_submit(runner, sandbox, cmd)
+    typo = job_id[:-1] + ("0" if job_id[-1] != "0" else "1")  # well-formed, but no such job
+    wrong = runner.invoke(cli, [*cmd, "--adopt", f"1:{typo}"])
+    assert wrong.exit_code == 7, wrong.output
+    assert "NotFoundError" in wrong.stdout
+    assert "--adopt 1:JOB_ID" in wrong.stdout  # says how to correct it
+
+    fixed = runner.invoke(cli, [*cmd, "--adopt", f"1:{job_id}"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "Images: 1/1" in fixed.stdout
+    assert len(sandbox.submissions()) == 1  # paid once, fetched at last
+    assert [r.get("job_id") for r in _records(out) if r["t"] == "done"] == [job_id]
+    # A job that was found and finished is not replaced by another --adopt.
+    again = runner.invoke(cli, [*cmd, "--adopt", f"1:{typo}"])
+    assert again.exit_code == 2
+    assert "not outcome-unknown (done" in again.stderr

@@ -95,3 +95,23 @@ def test_env_variables(runner: CliRunner, sandbox: Sandbox) -> None:
     env = {"SHARKAPI_BASE_URL": sandbox.base_url, "SHARKAPI_TOKEN": sandbox.token}
     result = runner.invoke(cli, ["status", job_id], env=env)
     assert result.exit_code == 0, result.output
+
+
+def test_no_resume_hint_for_a_job_that_cannot_exist(
+    runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
+) -> None:
+    """A 404 or an id outside the spec's pattern names no job to come back to."""
+    cases = [
+        ([*api_args, "wait", "nonsense"], "NotFoundError: "),
+        (["wait", "nonsense", "--sandbox"], "NotFoundError: "),
+        ([*api_args, "wait", "no such job", "-o", str(tmp_path / "x.png")], "InvalidRequestError"),
+        ([*api_args, "wait", "x" * 129], "InvalidRequestError: job_id: "),
+    ]
+    for args, error in cases:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.splitlines()[-1].startswith(error), result.stderr
+        assert "Resume with" not in result.output
+        assert "sandbox, which has stopped" not in result.output
+        assert "waiting" not in result.output or error.startswith("NotFound"), result.output
+    assert sandbox.submissions() == []

@@ -1,0 +1,111 @@
+"""Run `sharkapi` in a child process that stops at a named point, for a Ctrl-C to land there.
+
+    python interrupt_points.py POINT [sharkapi arguments...]
+
+At POINT the child writes ``PAUSED <point>`` on stderr and sleeps; the test then sends
+SIGINT, which lands at exactly that step of the command. The points wrap the SDK and
+the sandbox from outside (nothing in the product knows of them):
+
+* ``import``: while `main` loads the commands (the SDK, click and rich);
+* ``sandbox-start``: while ``--sandbox`` starts its in-process server;
+* ``submit-sent``: the POST /v1/generate reached the API (the job exists), its answer
+  not yet read;
+* ``wait``: the job submitted, waiting for it;
+* ``download``: the job complete, its image not yet saved;
+* ``closing``: the image saved and reported, the client closing;
+* ``batch-submit``: a batch line journaled as intent, its submit about to start;
+* ``none``: no pause (``STARTED`` is written when `main` is called, for random delays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.abc
+import sys
+import time
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+PAUSE_SECONDS = 60.0
+
+
+def _pause(point: str) -> None:
+    sys.stderr.write(f"PAUSED {point}\n")
+    sys.stderr.flush()
+    time.sleep(PAUSE_SECONDS)
+
+
+class _PauseOnImport(importlib.abc.MetaPathFinder):
+    """Pauses the first time `sharkapi_ext.cli._app` (the commands) is looked up."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if fullname == "sharkapi_ext.cli._app":
+            sys.meta_path.remove(self)
+            _pause("import")
+        # None: the normal finders load it.
+
+
+def _wrap(owner: Any, name: str, point: str, *, after: bool = False) -> None:
+    original = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not after:
+            _pause(point)
+        result = original(*args, **kwargs)
+        if after:
+            _pause(point)
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def _install(point: str) -> None:
+    if point == "import":
+        sys.meta_path.insert(0, _PauseOnImport())
+    elif point == "sandbox-start":
+        from sharkapi_ext.sandbox import Sandbox
+
+        _wrap(Sandbox, "start", point)
+    elif point == "submit-sent":
+        import httpx
+
+        original = httpx.HTTPTransport.handle_request
+
+        def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+            response = original(self, request)
+            if request.method == "POST" and request.url.path.endswith("/generate"):
+                response.read()  # the server has answered: the job exists
+                _pause(point)
+            return response
+
+        httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+    elif point in ("wait", "download", "closing"):
+        from sharkapi_ext import SharkAPI
+
+        _wrap(SharkAPI, {"wait": "wait", "download": "download", "closing": "close"}[point], point)
+    elif point == "batch-submit":
+        from sharkapi_ext import AsyncSharkAPI
+
+        original_submit = AsyncSharkAPI.submit
+
+        async def submit(self: AsyncSharkAPI, *args: Any, **kwargs: Any) -> Any:
+            sys.stderr.write(f"PAUSED {point}\n")
+            sys.stderr.flush()
+            await asyncio.sleep(PAUSE_SECONDS)
+            return await original_submit(self, *args, **kwargs)
+
+        AsyncSharkAPI.submit = submit  # type: ignore[method-assign]
+    elif point != "none":
+        raise SystemExit(f"unknown point {point!r}")
+
+
+if __name__ == "__main__":
+    _install(sys.argv[1])
+    from sharkapi_ext.cli import main
+
+    sys.stderr.write("STARTED\n")
+    sys.stderr.flush()
+    main(sys.argv[2:])

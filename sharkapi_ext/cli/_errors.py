@@ -92,7 +92,8 @@ Exit codes:
   7    the job failed (batch: some requests failed)
   8    timeout (the wait's deadline, or a request's)
   9    submission outcome unknown (a job may exist; not resubmitted)
-  130  interrupted (Ctrl-C); the job id and the resume command are printed
+  130  interrupted (Ctrl-C): says whether a job may exist; names it, with the
+       resume command, when its id is known
 """
 
 #: Subcommands point to the table above instead of repeating it.

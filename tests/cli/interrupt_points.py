@@ -7,12 +7,16 @@ SIGINT, which lands at exactly that step of the command. The points wrap the SDK
 the sandbox from outside (nothing in the product knows of them):
 
 * ``import``: while `main` loads the commands (the SDK, click and rich);
+* ``import-exec``: the same, inside code run by ``exec()`` of a string, as dataclasses
+  make their methods (CPython then remembers the interrupt until the process exits);
 * ``sandbox-start``: while ``--sandbox`` starts its in-process server;
 * ``submit-sent``: the POST /v1/generate reached the API (the job exists), its answer
   not yet read;
 * ``wait``: the job submitted, waiting for it;
 * ``download``: the job complete, its image not yet saved;
 * ``closing``: the image saved and reported, the client closing;
+* ``wait-in-del``: as ``wait``, but paused inside a ``__del__``, where Python cannot
+  raise the interrupt (it prints "Exception ignored" and would carry on);
 * ``batch-submit``: a batch line journaled as intent, its submit about to start;
 * ``none``: no pause (``STARTED`` is written when `main` is called, for random delays).
 """
@@ -33,18 +37,25 @@ PAUSE_SECONDS = 60.0
 def _pause(point: str) -> None:
     sys.stderr.write(f"PAUSED {point}\n")
     sys.stderr.flush()
-    time.sleep(PAUSE_SECONDS)
+    if point.endswith("-exec"):
+        # Inside code run by exec() of a string, as dataclasses run theirs.
+        exec(f"import time; time.sleep({PAUSE_SECONDS})")
+    else:
+        time.sleep(PAUSE_SECONDS)
 
 
 class _PauseOnImport(importlib.abc.MetaPathFinder):
     """Pauses the first time `sharkapi_ext.cli._app` (the commands) is looked up."""
+
+    def __init__(self, point: str) -> None:
+        self.point = point
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
         if fullname == "sharkapi_ext.cli._app":
             sys.meta_path.remove(self)
-            _pause("import")
+            _pause(self.point)
         # None: the normal finders load it.
 
 
@@ -63,8 +74,8 @@ def _wrap(owner: Any, name: str, point: str, *, after: bool = False) -> None:
 
 
 def _install(point: str) -> None:
-    if point == "import":
-        sys.meta_path.insert(0, _PauseOnImport())
+    if point in ("import", "import-exec"):
+        sys.meta_path.insert(0, _PauseOnImport(point))
     elif point == "sandbox-start":
         from sharkapi_ext.sandbox import Sandbox
 
@@ -86,6 +97,20 @@ def _install(point: str) -> None:
         from sharkapi_ext import SharkAPI
 
         _wrap(SharkAPI, {"wait": "wait", "download": "download", "closing": "close"}[point], point)
+    elif point == "wait-in-del":
+        from sharkapi_ext import SharkAPI
+
+        class PausesWhenCollected:
+            def __del__(self) -> None:
+                _pause(point)
+
+        original_wait = SharkAPI.wait
+
+        def wait(self: SharkAPI, *args: Any, **kwargs: Any) -> Any:
+            PausesWhenCollected()  # collected at once: the pause runs inside __del__
+            return original_wait(self, *args, **kwargs)
+
+        SharkAPI.wait = wait  # type: ignore[method-assign]
     elif point == "batch-submit":
         from sharkapi_ext import AsyncSharkAPI
 

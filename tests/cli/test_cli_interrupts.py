@@ -77,7 +77,7 @@ def _interrupted(result: subprocess.CompletedProcess[str]) -> list[str]:
     return lines[start:]
 
 
-@pytest.mark.parametrize("point", ["import", "sandbox-start"])
+@pytest.mark.parametrize("point", ["import", "import-exec", "sandbox-start"])
 def test_interrupt_before_anything_is_sent(point: str, tmp_path: Path) -> None:
     result = interrupt_at(
         point, "generate", "--sandbox", "a shark", "-o", str(tmp_path / "s.png"), env=cli_env()
@@ -102,6 +102,19 @@ def test_interrupt_while_waiting_names_the_job(api: Sandbox, tmp_path: Path) -> 
         f"Interrupted. Job {job.job_id} is still running.",
         _resume(job.job_id, api, out),
     ]
+
+
+def test_an_interrupt_python_swallows_still_stops_the_command(api: Sandbox, tmp_path: Path) -> None:
+    """A Ctrl-C inside a ``__del__`` is "ignored" by Python: it must stop the command anyway."""
+    out = tmp_path / "s.png"
+    result = interrupt_at("wait-in-del", "generate", "a shark", "-o", str(out), env=_env(api))
+    [job] = api.submissions()
+    assert _interrupted(result) == [
+        f"Interrupted. Job {job.job_id} is still running.",
+        _resume(job.job_id, api, out),
+    ]
+    assert "Exception ignored" not in result.stderr
+    assert not out.exists()
 
 
 def test_interrupt_during_the_download_says_the_job_is_paid(api: Sandbox, tmp_path: Path) -> None:

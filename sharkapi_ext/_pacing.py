@@ -129,6 +129,12 @@ class Pacer:
                 return 0.0
             return (1.0 - self._tokens) / rate
 
+    def paused_for(self) -> float:
+        """Seconds left of a ``Retry-After`` pause (0 when none)."""
+        if not self.active:
+            return 0.0
+        return max(self._paused_until - self._clock(), 0.0)
+
     def waiting(self, submit: bool, change: int) -> None:
         """Count a request into (``+1``) or out of (``-1``) the wait for a token."""
         if submit:

@@ -83,7 +83,8 @@ def test_requests_made_and_ending_follow_the_rules(
         f if not isinstance(f, int) else error(f, headers={"Retry-After": "1"}) for f in failures
     ]
     twin.script.add(*steps, accepted() if submit else polled("processing"))
-    client = twin(max_retries=max_retries)
+    # The retry model alone: the pacing gate's own waits are tested in test_pacing.py.
+    client = twin(max_retries=max_retries, pacing=False)
     call = (
         (lambda: client.submit("a shark", mode="1k"))
         if submit

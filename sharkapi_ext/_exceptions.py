@@ -106,6 +106,7 @@ class SharkAPIError(Exception):
     """
 
     account_problem: bool = False
+    job_id: str | None = None  # set by __init__; the class default keeps every read safe
     # None: a job may exist exactly when the error names one. Classes and flows that
     # know better (a submit that may have reached the API) set True or False.
     _job_may_exist: bool | None = None

@@ -8,6 +8,7 @@ here: a wrong fact would tell a user or a model "retrying is safe" about a paid 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -122,46 +123,41 @@ def test_only_the_account_classes_are_account_problems() -> None:
     }
 
 
-def _client(handler: httpx.MockTransport) -> SharkAPI:
-    return SharkAPI(
-        TOKEN,
-        base_url=API,
-        max_retries=0,
-        http_client=httpx.Client(transport=handler),
-        sleep=lambda seconds: None,
-    )
+def _reset(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadError("reset", request=request)
 
 
-def test_a_submit_that_broke_on_the_wire_is_not_safe_to_retry() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadError("reset", request=request)
+def _unreadable(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(202, json={**job_body(), "created_at": 7})
 
-    with _client(httpx.MockTransport(handler)) as client:
-        with pytest.raises(sdk.SubmissionOutcomeUnknownError) as caught:
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
+
+
+@pytest.mark.parametrize(
+    ("handler", "error", "job_id", "may_exist"),
+    [
+        (_reset, sdk.SubmissionOutcomeUnknownError, None, True),  # broke on the wire
+        (_unreadable, sdk.UnexpectedResponseError, JOB_ID, True),  # an unreadable 2xx
+        (_refused, sdk.APIConnectionError, None, False),  # refused before sending
+    ],
+)
+def test_a_submit_flow_sets_the_facts(
+    handler: Callable[[httpx.Request], httpx.Response],
+    error: type[sdk.SharkAPIError],
+    job_id: str | None,
+    may_exist: bool,
+) -> None:
+    transport = httpx.MockTransport(handler)
+    with SharkAPI(
+        TOKEN, base_url=API, max_retries=0, http_client=httpx.Client(transport=transport)
+    ) as client:
+        with pytest.raises(sdk.SharkAPIError) as caught:
             client.submit("a shark")
-    assert (caught.value.job_may_exist, caught.value.retry_safe) == (True, False)
-
-
-def test_an_unreadable_2xx_submit_is_not_safe_to_retry() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(202, json={**job_body(), "created_at": 7})
-
-    with _client(httpx.MockTransport(handler)) as client:
-        with pytest.raises(sdk.UnexpectedResponseError) as caught:
-            client.submit("a shark")
-    assert caught.value.job_id == JOB_ID
-    assert (caught.value.job_may_exist, caught.value.retry_safe) == (True, False)
-
-
-def test_a_submit_refused_before_sending_is_safe_to_retry() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    with _client(httpx.MockTransport(handler)) as client:
-        with pytest.raises(sdk.APIConnectionError) as caught:
-            client.submit("a shark")
-    assert type(caught.value) is sdk.APIConnectionError
-    assert (caught.value.job_may_exist, caught.value.retry_safe) == (False, True)
+    assert type(caught.value) is error
+    assert caught.value.job_id == job_id
+    assert (caught.value.job_may_exist, caught.value.retry_safe) == (may_exist, not may_exist)
 
 
 def test_a_cancellation_carries_no_facts_unless_the_core_marked_it() -> None:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ._client import SharkAPI
     from ._core import DEFAULT_BASE_URL
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
+    from ._render import format_amount, format_dollars, job_status_dict
     from ._spend import Reservation, SpendCap
     from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
 
@@ -71,6 +72,9 @@ _LAZY = {
     "Job": "._models",
     "JobStatus": "._models",
     "parse_money": "._models",
+    "format_amount": "._render",
+    "format_dollars": "._render",
+    "job_status_dict": "._render",
     "Reservation": "._spend",
     "SpendCap": "._spend",
     "GenerateResult": "._async_client",
@@ -133,7 +137,10 @@ __all__ = [
     "aiohttp_http_client",
     "decode_image",
     "encode_image",
+    "format_amount",
+    "format_dollars",
     "image_extension",
     "job_outcome",
+    "job_status_dict",
     "parse_money",
 ]

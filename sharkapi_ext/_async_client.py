@@ -20,7 +20,7 @@ from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, defa
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
-from ._flow import Fetch, Flow, Send, Sleep
+from ._flow import Fetch, Flow, Reply, Send, Sleep
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
@@ -108,6 +108,20 @@ def _record_interrupted_jobs(exc: BaseException, jobs: list[tuple[int, JobOutcom
     logger.warning("%s (%s)", text, type(exc).__name__)
 
 
+# Requests in flight at first; each answer that is not a throttle lets one more out,
+# up to MAX_CONNECTIONS.
+_INITIAL_WINDOW = 16
+
+
+class _Window:
+    """How many requests the async gate lets out at once (shared by `with_options` copies)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = _INITIAL_WINDOW
+
+
 class _SendingProbe:
     """An httpcore trace callback: has this request started to go out on the wire?"""
 
@@ -170,7 +184,12 @@ class AsyncSharkAPI(BaseClient):
             pacing=pacing,
         )
         self._sleep = sleep
-        self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
+        # The gate opens as answers come back (a slow start, as TCP's): a first burst
+        # of submits against a rate-limited API then meets one 429 where it met dozens
+        # (BENCHMARKS.md, section 7), while against a fast API the window is at
+        # MAX_CONNECTIONS after a few dozen answers, a few milliseconds.
+        self._gate = asyncio.Semaphore(_INITIAL_WINDOW)
+        self._window = _Window()
         self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
@@ -219,6 +238,14 @@ class AsyncSharkAPI(BaseClient):
         except asyncio.CancelledError as exc:
             setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
             raise
+        if isinstance(action, Send):
+            # A request that waited at the gate passed the pacing gate before a
+            # Retry-After pause began: it waits the pause out here (nothing sent yet).
+            try:
+                await self._pause_for_retry_after(deadline, request)
+            except BaseException:
+                self._gate.release()
+                raise
         sending: _SendingProbe | None = None
         deadlines = self._deadlines()
         watch: Watch | None = None
@@ -245,7 +272,14 @@ class AsyncSharkAPI(BaseClient):
             # included: a server that trickles its headers never trips a per-read timeout
             # (`_deadline`: asyncio.timeout's rules, one loop timer for every request).
             watch = deadlines.watch(left)
-            return await self._exchange(action)
+            result = await self._exchange(action)
+            window = self._window
+            if window.size < MAX_CONNECTIONS and (
+                not isinstance(result, Reply) or result.status_code not in (429, 503)
+            ):
+                window.size += 1
+                self._gate.release()  # one more request may be in flight from now on
+            return result
         except (TimeoutError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not (watch and watch.timed_out()):
                 # A cancellation from outside, not a timeout. The submit flow records a
@@ -265,6 +299,30 @@ class AsyncSharkAPI(BaseClient):
             if watch is not None:
                 deadlines.finish(watch)
             self._gate.release()
+
+    async def _pause_for_retry_after(self, deadline: float, request: httpx.Request) -> None:
+        # Requests that reached the gate before the pacing gate closed (a first burst)
+        # wait here for the pause to end, then for their turn at the learned rate, so
+        # that they do not all go out at once when it ends.
+        pacer = self._pacer
+        if pacer.paused_for() <= 0.0:
+            return
+        submit = request.method != "GET"
+        pacer.waiting(submit, 1)
+        try:
+            while (delay := pacer.delay(submit)) > 0.0:
+                if self._clock() + delay > deadline:
+                    raise httpx.PoolTimeout(
+                        "no turn under the API's rate limit before this request's deadline; "
+                        "nothing was sent",
+                        request=request,
+                    )
+                await self._sleep(delay)
+        except asyncio.CancelledError as exc:
+            setattr(exc, UNSENT_ATTR, True)
+            raise
+        finally:
+            pacer.waiting(submit, -1)
 
     def _deadlines(self) -> Deadlines:
         # One per event loop: a client may be used from one loop after another.

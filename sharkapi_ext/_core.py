@@ -10,6 +10,7 @@ each (see `_flow` for one call walked from the public method to the driver).
 
 from __future__ import annotations
 
+import copy
 import functools
 import ipaddress
 import json
@@ -18,8 +19,9 @@ import os
 import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Self, cast
 
+import attrs
 import httpx
 from sharkapi_client.api.generation import generate_image as _generate_op
 from sharkapi_client.api.generation import get_job as _get_job_op
@@ -286,6 +288,45 @@ class BaseClient(Polling):
                 response.status_code,
                 response.reason_phrase,
             )
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        poll_interval: float | None = None,
+    ) -> Self:
+        """A copy of this client with other options, sharing its connections and pacing.
+
+        Cheap (no new connection pool, no new TLS context): use it per call, as in
+        ``client.with_options(timeout=5).get_job(job_id)``. The copy shares the
+        original's HTTP client, pacing gate and token; closing the copy closes nothing
+        of the original's, and closing the original closes the copy's connections too.
+
+        Args:
+            timeout: Seconds one request may take (see the client's ``timeout``).
+            max_retries: Retries of one call after transient failures.
+            poll_interval: Seconds between polls in `wait`.
+
+        Returns:
+            The new client; options not given keep this client's values.
+
+        Raises:
+            InvalidRequestError: A bad option, naming it.
+        """
+        clone = copy.copy(self)
+        clone._owns_http = False  # the pool stays the original's
+        if timeout is not None:
+            clone.timeout = check_positive("timeout", timeout)
+        if poll_interval is not None:
+            clone.poll_interval = check_positive("poll_interval", poll_interval)
+        if max_retries is not None:
+            if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+                raise InvalidRequestError(
+                    "max_retries", f"must be a whole number >= 0, got {max_retries!r}"
+                )
+            clone.retry_policy = attrs.evolve(self.retry_policy, max_retries=max_retries)
+        return clone
 
     def __repr__(self) -> str:
         # The token is deliberately absent.

@@ -28,14 +28,17 @@ The tree::
 
 Every error that concerns a known job carries its `job_id`, so paid work can always be
 found again (`client.wait(err.job_id)`), and every error says whether a paid job may
-exist (`job_may_exist`). That is decided here and in the flows, once; the CLI, the batch
-runner and the MCP server read the attribute. An interruption that is not an SDK error
-(``asyncio.CancelledError``, ``KeyboardInterrupt``) while a submit may have reached the
-API gets the same record: a note, attributes, and a warning on the ``sharkapi`` logger;
-`job_outcome` reads it from any exception. No message, repr or attribute ever holds the
-bearer token: the SDK never puts it there, and a `Redactor` cuts it out of whatever a
-server sends back (a 401 body quoting it, a proxy page listing the request headers)
-before any of it is kept or shown.
+exist (`job_may_exist`), whether submitting the same request again is safe
+(`retry_safe`: it cannot pay twice) and whether the problem is the account's
+(`account_problem`: 401, 402, 403; retrying cannot help until the user acts). That is
+decided here and in the flows, once; the CLI, the batch runner and the MCP server read
+the attributes instead of rebuilding the answer from exception types. An interruption
+that is not an SDK error (``asyncio.CancelledError``, ``KeyboardInterrupt``) while a
+submit may have reached the API gets the same record: a note, attributes, and a warning
+on the ``sharkapi`` logger; `job_outcome` reads it from any exception. No message, repr
+or attribute ever holds the bearer token: the SDK never puts it there, and a `Redactor`
+cuts it out of whatever a server sends back (a 401 body quoting it, a proxy page listing
+the request headers) before any of it is kept or shown.
 """
 
 from __future__ import annotations
@@ -98,11 +101,18 @@ class SharkAPIError(Exception):
     Attributes:
         message: What went wrong, in one sentence.
         job_id: The job concerned, when one is known; resume it with `wait(job_id)`.
+        account_problem: True when the account must be fixed first (401 token, 402
+            wallet, 403 revoked or suspended): retrying cannot help until the user acts.
     """
 
+    account_problem: bool = False
+    job_id: str | None = None  # set by __init__; the class default keeps every read safe
     # None: a job may exist exactly when the error names one. Classes and flows that
     # know better (a submit that may have reached the API) set True or False.
     _job_may_exist: bool | None = None
+    # None: submitting again is safe exactly when no job may exist. `JobError` knows
+    # better: its job ended without an image, and is never charged.
+    _retry_safe: bool | None = None
 
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)
@@ -124,6 +134,19 @@ class SharkAPIError(Exception):
     @job_may_exist.setter
     def job_may_exist(self, value: bool) -> None:
         self._job_may_exist = value
+
+    @property
+    def retry_safe(self) -> bool:
+        """Whether submitting the same request again cannot pay twice for it.
+
+        False while a job that may be charged may exist (`job_may_exist`): resume that
+        job instead. True when no job was created, and when the job named ended without
+        an image (`JobError`: never charged). Reads (`get_job`, `wait`, `download`)
+        submit nothing and can always be repeated; this is about submitting again.
+        """
+        if self._retry_safe is not None:
+            return self._retry_safe
+        return not self.job_may_exist
 
     def __str__(self) -> str:
         if self.job_id and self.job_id not in self.message:
@@ -182,13 +205,19 @@ class BadRequestError(APIStatusError):
 class AuthenticationError(APIStatusError):
     """401: the bearer token is missing or malformed."""
 
+    account_problem = True
+
 
 class InsufficientBalanceError(APIStatusError):
     """402: the wallet cannot pay for this job; top up first."""
 
+    account_problem = True
+
 
 class PermissionDeniedError(APIStatusError):
     """403: the token is revoked or the account suspended."""
+
+    account_problem = True
 
 
 class NotFoundError(APIStatusError):
@@ -296,6 +325,8 @@ class JobError(SharkAPIError):
         status: The job's final `JobStatus`.
         code: The job's ``error.code``, if any.
     """
+
+    _retry_safe = True  # the job ended without an image: it is never charged
 
     def __init__(self, message: str, *, status: JobStatus) -> None:
         super().__init__(message, job_id=status.job_id)

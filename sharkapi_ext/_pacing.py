@@ -36,8 +36,11 @@ __all__ = ["BETA", "Pacer"]
 
 #: The share of the estimated limit the rate falls to on a throttle (botocore: 0.7).
 BETA: Final = 0.7
-# Seconds the CUBIC curve takes to climb back to the ceiling after a throttle.
-_RECOVERY_SECONDS: Final = 3.0
+# Seconds the CUBIC curve takes to climb back to the ceiling after a throttle. Longer
+# than botocore's (about 2 s for these rates): each throttle here costs a Retry-After
+# pause of the whole client, so probing above the limit is kept rarer (6 s: 2% of
+# requests answered 429 at the sandbox's limit, against 12% with 3 s; section 7).
+_RECOVERY_SECONDS: Final = 6.0
 # The lowest rate the gate falls to, in requests a second.
 _MIN_RATE: Final = 0.5
 # Answers remembered for the estimate of the accepted rate (the last second's worth).
@@ -128,6 +131,12 @@ class Pacer:
                 self._tokens = max(self._tokens - 1.0, 0.0)
                 return 0.0
             return (1.0 - self._tokens) / rate
+
+    def paused_for(self) -> float:
+        """Seconds left of a ``Retry-After`` pause (0 when none)."""
+        if not self.active:
+            return 0.0
+        return max(self._paused_until - self._clock(), 0.0)
 
     def waiting(self, submit: bool, change: int) -> None:
         """Count a request into (``+1``) or out of (``-1``) the wait for a token."""

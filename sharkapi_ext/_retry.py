@@ -270,9 +270,9 @@ class RetryingRequests:
                 not until_deadline and not paced and retries_taken >= policy.max_retries
             ):
                 raise error from cause
+            # (A paced 429 keeps its backoff too: a Retry-After of a microsecond, or
+            # none, must not turn a wait into a busy loop while no rate is learned.)
             pause = policy.backoff(retries_taken, retry_after)
-            if paced and pause <= policy.max_retry_after:
-                pause = 0.0  # the gate waits out the Retry-After and paces the retry
             if pause > policy.max_retry_after:
                 error.message += (
                     f" (Retry-After {pause:.0f} s is beyond the"

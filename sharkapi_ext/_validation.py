@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -127,6 +128,13 @@ def validate_generate(
         raise InvalidRequestError(
             "prompt", "must be valid Unicode text (no lone surrogates)"
         ) from exc
+    if spec.PROMPT_PATTERN is not None and _prompt_pattern().search(prompt) is None:
+        raise InvalidRequestError(
+            "prompt",
+            "must contain a character other than whitespace"
+            if spec.PROMPT_PATTERN == r"\S"
+            else f"must match the pattern {spec.PROMPT_PATTERN!r}",
+        )
     if not isinstance(mode, str) or mode not in spec.MODES:
         raise InvalidRequestError("mode", f"must be {_modes_text()}, got {mode!r:.40}")
     fields: dict[str, object] = {"prompt": prompt, "mode": str(mode)}
@@ -216,6 +224,12 @@ def _named_in(message: str) -> str:
 
 
 # -- the other arguments -----------------------------------------------------------------
+
+
+@cache
+def _prompt_pattern() -> re.Pattern[str]:
+    assert spec.PROMPT_PATTERN is not None
+    return re.compile(spec.PROMPT_PATTERN)
 
 
 def check_positive(name: str, value: object) -> float:

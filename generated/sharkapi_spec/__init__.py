@@ -12,6 +12,8 @@ Names:
         priced mode (the SDK-wide default; the API itself requires `mode`).
         MAX_MODE_PRICE: the highest price (for budgets that must never under-count).
     PROMPT_MIN_LENGTH, PROMPT_MAX_LENGTH: code points.
+    PROMPT_PATTERN: a regular expression a prompt must match somewhere (JSON Schema
+        `pattern`, unanchored), or None.
     IMAGE_MAX_BYTES (`x-sharkapi-max-decoded-bytes`), IMAGE_MIN_BASE64_LENGTH,
         IMAGE_MAX_BASE64_LENGTH, IMAGE_BASE64_PATTERN: the source image.
     IMAGE_STRENGTH_MIN, IMAGE_STRENGTH_MAX, IMAGE_STRENGTH_DEFAULT (the server's
@@ -72,6 +74,7 @@ __all__ = [
     "PROMISES",
     "PROMPT_MAX_LENGTH",
     "PROMPT_MIN_LENGTH",
+    "PROMPT_PATTERN",
     "RESPONSES",
     "SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS",
     "SPEC_VERSION",
@@ -119,6 +122,7 @@ DEFAULT_MODE: Final[str] = "1k"
 MAX_MODE_PRICE: Final[Decimal] = Decimal("0.02")
 PROMPT_MIN_LENGTH: Final[int] = 1
 PROMPT_MAX_LENGTH: Final[int] = 2000
+PROMPT_PATTERN: Final[str | None] = "\\S"
 IMAGE_MAX_BYTES: Final[int] = 10485760
 IMAGE_MIN_BASE64_LENGTH: Final[int] = 4
 IMAGE_MAX_BASE64_LENGTH: Final[int] = 13981016
@@ -146,9 +150,10 @@ GENERATE_REQUEST_SCHEMA: Final[Mapping[str, Any]] = MappingProxyType(
         "properties": {
             "prompt": {
                 "type": "string",
-                "description": "Text description of the image to generate, at most 2000 characters\n(vendor). **ASSUMED:** characters are Unicode code points, and an\nempty prompt is invalid.\n",
+                "description": "Text description of the image to generate, at most 2000 characters\n(vendor). **ASSUMED:** characters are Unicode code points, and an\nempty prompt is invalid, as is one made only of whitespace (it would be\npaid for a picture of nothing): at least one character must be other\nthan whitespace (`pattern`).\n",
                 "minLength": 1,
                 "maxLength": 2000,
+                "pattern": "\\S",
             },
             "mode": {
                 "type": "string",

@@ -28,6 +28,8 @@ from sharkapi_ext import (
     SharkAPI,
     SharkAPIError,
     WaitTimeoutError,
+    format_dollars,
+    job_status_dict,
 )
 from sharkapi_ext._validation import job_id_of
 
@@ -300,25 +302,6 @@ def _start_sandbox() -> Any:
     )
 
 
-def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else f"{amount:.2f}"
-
-
-def _status_dict(status: JobStatus) -> dict[str, Any]:
-    return {
-        "job_id": status.job_id,
-        "status": status.status,
-        "mode": status.mode,
-        "estimated_cost": _money(status.estimated_cost),
-        "cost": _money(status.cost),
-        "image_url": status.image_url,
-        "error_code": status.error_code,
-        "error_message": status.error_message,
-        "created_at": status.created_at.isoformat(),
-        "updated_at": status.updated_at.isoformat() if status.updated_at else None,
-    }
-
-
 def _emit_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
@@ -387,12 +370,14 @@ def _finish(
         _stopped(ctx, exc, output)
     progress(ctx).saved = str(path)
     if as_json:
-        data = _status_dict(status)
+        data: dict[str, Any] = job_status_dict(status)
         data["path"] = str(path)
         data["elapsed_seconds"] = round(time.monotonic() - started, 3)
         _emit_json(data)
     else:
-        click.echo(f"Saved {path} (job {status.job_id}, cost ${_money(status.cost or Decimal(0))})")
+        click.echo(
+            f"Saved {path} (job {status.job_id}, cost {format_dollars(status.cost or Decimal(0))})"
+        )
 
 
 @click.group(
@@ -494,13 +479,13 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
     with open_client(settings) as client:
         current = client.get_job(job_id)
     if as_json:
-        _emit_json(_status_dict(current))
+        _emit_json(job_status_dict(current))
         return
     parts = [f"job {current.job_id}: {current.status}", f"mode {current.mode}"]
     if current.cost is not None:
-        parts.append(f"cost ${_money(current.cost)}")
+        parts.append(f"cost {format_dollars(current.cost)}")
     else:
-        parts.append(f"estimated ${_money(current.estimated_cost)}")
+        parts.append(f"estimated {format_dollars(current.estimated_cost)}")
     if current.error_code or current.error_message:
         parts.append(f"error {current.error_code}: {current.error_message}")
     if current.image_url:

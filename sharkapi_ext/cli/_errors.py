@@ -1,4 +1,10 @@
-"""Exit codes: one per class of failure, so scripts can tell them apart without parsing text."""
+"""Exit codes: one per class of failure, so scripts can tell them apart without parsing text.
+
+Whether a paid job may exist is the exception's own fact (`SharkAPIError.job_may_exist`,
+decided in the core): any error that says a submit may have created a job whose id is
+unknown exits 9, whatever its class (a broken connection, a 5xx or an unreadable answer
+after the submit), so that no script retries it as "service trouble" and pays twice.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,6 @@ from sharkapi_ext import (
     RateLimitError,
     ServiceUnavailableError,
     SharkAPIError,
-    SubmissionOutcomeUnknownError,
     WaitTimeoutError,
 )
 
@@ -57,10 +62,9 @@ EXIT_TIMEOUT: Final = 8
 EXIT_UNKNOWN: Final = 9
 EXIT_INTERRUPTED: Final = 130
 
-# Order matters: subclasses before their parents (SubmissionOutcomeUnknownError and
-# APITimeoutError are both APIConnectionErrors, but mean something else to a script).
+# Order matters: subclasses before their parents (APITimeoutError is an
+# APIConnectionError, but means something else to a script).
 _CODES: Final[tuple[tuple[type[SharkAPIError], int], ...]] = (
-    (SubmissionOutcomeUnknownError, EXIT_UNKNOWN),
     (InvalidRequestError, EXIT_USAGE),
     (BadRequestError, EXIT_USAGE),
     (NotFoundError, EXIT_USAGE),
@@ -88,10 +92,12 @@ Exit codes:
   3    authentication (401, 403 revoked token)
   4    insufficient balance (402)
   5    moderation (422 at submit, or the job was moderated)
-  6    rate limit or service trouble (429, 503, other 5xx, connection)
+  6    rate limit or service trouble (429, 503, other 5xx, connection), when no
+       job can have been created
   7    the job failed (batch: some requests failed)
   8    timeout (the wait's deadline, or a request's)
-  9    submission outcome unknown (a job may exist; not resubmitted)
+  9    submission outcome unknown: the submit broke, or got a 5xx or an unreadable
+       answer, after it may have reached the API (a job may exist; not resubmitted)
   130  interrupted (Ctrl-C): says whether a job may exist; names it, with the
        resume command, when its id is known
 """
@@ -101,7 +107,9 @@ SEE_EXIT_CODES: Final = "Exit codes: see `sharkapi --help`."
 
 
 def exit_code_for(exc: SharkAPIError) -> int:
-    """The exit code for an SDK error: the first matching class in the table above.
+    """The exit code for an SDK error: 9 when a job of unknown id may exist, else by class.
+
+    The class is the first match in the table above.
 
     Args:
         exc: The error.
@@ -109,6 +117,8 @@ def exit_code_for(exc: SharkAPIError) -> int:
     Returns:
         An exit code from 1 to 9.
     """
+    if exc.job_may_exist and exc.job_id is None:
+        return EXIT_UNKNOWN
     for cls, code in _CODES:
         if isinstance(exc, cls):
             return code

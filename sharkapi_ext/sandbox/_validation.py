@@ -153,6 +153,8 @@ def parse_generate(raw: bytes) -> GenerateParams:
         )
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ValidationFailed(f"prompt: at most {MAX_PROMPT_CHARS} characters, got {len(prompt)}")
+    if spec.PROMPT_PATTERN is not None and re.search(spec.PROMPT_PATTERN, prompt) is None:
+        raise ValidationFailed(f"prompt: must match the pattern {spec.PROMPT_PATTERN!r}")
 
     if "mode" not in body:
         raise ValidationFailed(f"mode: required, one of {_MODES_TEXT}")

@@ -184,3 +184,26 @@ def test_json_error_still_goes_to_stderr(runner: CliRunner, api_args: list[str],
     assert result.stdout == ""
     with pytest.raises(json.JSONDecodeError):
         json.loads(result.stderr)
+
+
+def test_a_5xx_answering_a_submit_is_9_because_a_job_may_exist(
+    runner: CliRunner, sandbox: Sandbox, api_args: list[str], tmp_path: Path
+) -> None:
+    # The 500 came after the request reached the API: exiting 6 ("service trouble")
+    # would invite a script to submit again and pay twice.
+    sandbox.set_faults(rate_500=1.0)
+    result = _generate(runner, api_args, tmp_path, "a shark")
+    assert result.exit_code == 9, result.stderr
+    _one_error_line(result, "InternalServerError")
+    assert "may have been created" in result.stderr
+
+
+def test_a_5xx_answering_a_read_stays_6() -> None:
+    import httpx
+
+    from sharkapi_ext._exceptions import make_status_error
+
+    read = make_status_error(500, httpx.Headers(), b"", retry_after=None, job_id="job_x")
+    assert exit_code_for(read) == 6  # the job is named: resume it, nothing is unknown
+    submit = make_status_error(500, httpx.Headers(), b"", retry_after=None, after_submit=True)
+    assert exit_code_for(submit) == 9

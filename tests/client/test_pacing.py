@@ -8,7 +8,7 @@ import pytest
 from client_helpers import Twin, accepted, error, polled
 
 import sharkapi_ext as sdk
-from sharkapi_ext._pacing import BETA, Pacer
+from sharkapi_ext._pacing import _RECOVERY_SECONDS, BETA, Pacer
 
 
 class Clock:
@@ -68,11 +68,11 @@ def test_the_rate_falls_to_beta_of_what_was_accepted_then_climbs_back() -> None:
         pacer.accepted()
     pacer.throttled(None)
     assert pacer.rate == pytest.approx(20 * BETA)
-    clock.now += 3.0  # the CUBIC curve is back at the estimate after 3 s...
+    clock.now += _RECOVERY_SECONDS  # the CUBIC curve is back at the estimate...
     assert pacer.rate == pytest.approx(20.0)
-    clock.now += 1.0  # ...stays near it for a while...
+    clock.now += _RECOVERY_SECONDS / 3  # ...stays near it for a while...
     assert pacer.rate < 20.5
-    clock.now += 4.0  # ...then probes above it.
+    clock.now += _RECOVERY_SECONDS  # ...then probes above it.
     assert pacer.rate > 25.0
     # A new throttle cuts again from what the API accepted, not from the probe.
     for _ in range(18):

@@ -83,9 +83,7 @@ def test_requests_made_and_ending_follow_the_rules(
         f if not isinstance(f, int) else error(f, headers={"Retry-After": "1"}) for f in failures
     ]
     twin.script.add(*steps, accepted() if submit else polled("processing"))
-    # Pacing off: after two 503s the pacer adds a wait of its own before the next request
-    # ([500, 503, 503] then a success sleeps 4 times), which this model of the retry
-    # rules does not count; tests/client/test_pacing.py covers it.
+    # The retry model alone: the pacing gate's own waits are tested in test_pacing.py.
     client = twin(max_retries=max_retries, pacing=False)
     call = (
         (lambda: client.submit("a shark", mode="1k"))

@@ -27,7 +27,15 @@ def expect_invalid(twin: Twin, field: str, match: str, **kwargs: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("prompt", "match"), [("", "empty"), ("x" * 2001, "2000"), ("🦈" * 2001, "2000")]
+    ("prompt", "match"),
+    [
+        ("", "empty"),
+        ("x" * 2001, "2000"),
+        ("🦈" * 2001, "2000"),
+        # Only whitespace: the spec's prompt pattern (it would be paid for nothing).
+        ("   ", "other than whitespace"),
+        ("\n\t\u2028\x0c", "other than whitespace"),
+    ],
 )
 def test_bad_prompt(twin: Twin, prompt: str, match: str) -> None:
     expect_invalid(twin, "prompt", match, prompt=prompt)

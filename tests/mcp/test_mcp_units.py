@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from sharkapi_spec import GENERATE_REQUEST_SCHEMA, MODE_PRICES
 
 from sharkapi_ext import (
     APIConnectionError,
     DownloadError,
-    InternalServerError,
     InvalidRequestError,
     SubmissionOutcomeUnknownError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
+from sharkapi_ext._exceptions import make_status_error, record_interrupted_job
 from sharkapi_ext.mcp import (
     PathGuard,
     PathNotAllowedError,
@@ -100,31 +102,57 @@ def test_server_config_refuses_bad_values(changes: dict) -> None:
 
 
 def test_describe_names_the_job_and_what_to_do_for_every_kind() -> None:
-    unknown = describe(SubmissionOutcomeUnknownError("broke"), submitting=True)
+    unknown = describe(SubmissionOutcomeUnknownError("broke"))
     assert unknown.kind == "outcome_unknown"
     assert unknown.job_may_exist
+    assert not unknown.retry_safe
+    # A 5xx answering a submit, as the core makes it: the request arrived, a job may exist.
     server = describe(
-        InternalServerError("HTTP 500", status_code=500), submitting=True
-    )  # the request arrived: a job may exist
+        make_status_error(500, httpx.Headers(), b"", retry_after=None, after_submit=True)
+    )
     assert server.kind == "outcome_unknown"
     assert server.job_may_exist
-    unreadable = describe(
-        UnexpectedResponseError("bad", status_code=202, job_id="job_1"), submitting=True
-    )
-    assert unreadable.job_id == "job_1"
-    assert 'wait_for_job with job_id="job_1"' in unreadable.what_to_do
-    refused = describe(APIConnectionError("refused"), submitting=True)
+    assert "Do NOT call generate_image again" in server.what_to_do
+    read = describe(make_status_error(500, httpx.Headers(), b"", retry_after=None))
+    assert read.kind == "service_error"
+    assert not read.job_may_exist
+    assert "no job was created" in read.what_to_do
+    unreadable = UnexpectedResponseError("bad", status_code=202, job_id="job_1")
+    unreadable.job_may_exist = True  # as the submit flow marks an unreadable 2xx
+    described = describe(unreadable)
+    assert described.job_id == "job_1"
+    assert not described.retry_safe
+    assert 'wait_for_job with job_id="job_1"' in described.what_to_do
+    refused = describe(APIConnectionError("refused"))
     assert not refused.job_may_exist
     assert "no job was created" in refused.what_to_do
-    timeout = describe(WaitTimeoutError("late", job_id="job_2", last_status=None), submitting=False)
+    timeout = describe(WaitTimeoutError("late", job_id="job_2", last_status=None))
     assert timeout.job_id == "job_2"
-    download = describe(DownloadError("gone", job_id="job_3"), submitting=False)
+    download = describe(DownloadError("gone", job_id="job_3"))
     assert download.kind == "download_failed"
     assert "job_3" in download.text()
-    bug = describe(RuntimeError("bug"), submitting=True)
-    assert bug.kind == "internal"
-    assert bug.job_may_exist
-    assert "Do NOT call generate_image again" in bug.what_to_do
+    auth = describe(make_status_error(401, httpx.Headers(), b"", retry_after=None))
+    assert (auth.kind, auth.account_problem, auth.retry_safe) == ("auth", True, True)
+
+
+def test_describe_reads_an_interruptions_record_not_its_type() -> None:
+    bug = RuntimeError("bug")
+    plain = describe(bug)
+    assert plain.kind == "internal"
+    assert not plain.job_may_exist
+    assert "retrying this tool is safe" in plain.what_to_do
+    # The core marks an exception that ended a submit after it may have reached the API.
+    record_interrupted_job(bug, None)
+    marked = describe(bug)
+    assert marked.kind == "internal"
+    assert marked.job_may_exist
+    assert not marked.retry_safe
+    assert "Do NOT call generate_image again" in marked.what_to_do
+    named = asyncio.CancelledError()
+    record_interrupted_job(named, "job_9")
+    failure = describe(named)
+    assert failure.job_id == "job_9"
+    assert 'wait_for_job with job_id="job_9"' in failure.what_to_do
 
 
 def test_a_guard_with_no_directory_refuses_everything(tmp_path: Path) -> None:

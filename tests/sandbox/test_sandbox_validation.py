@@ -23,6 +23,8 @@ TRUNCATED = base64.b64encode(base64.b64decode(RED)[:40]).decode()
     [
         ({"mode": "1k"}, ["prompt", "required"]),
         ({"prompt": "", "mode": "1k"}, ["prompt", "at least 1"]),
+        ({"prompt": "   ", "mode": "1k"}, ["prompt", "pattern"]),
+        ({"prompt": "\u2028\t\n", "mode": "1k"}, ["prompt", "pattern"]),
         ({"prompt": "x" * 2001, "mode": "1k"}, ["prompt", "at most 2000", "2001"]),
         ({"prompt": 5, "mode": "1k"}, ["prompt", "string"]),
         ({"prompt": None, "mode": "1k"}, ["prompt", "string"]),

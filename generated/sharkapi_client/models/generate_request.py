@@ -20,7 +20,9 @@ class GenerateRequest:
         Attributes:
             prompt (str): Text description of the image to generate, at most 2000 characters
                 (vendor). **ASSUMED:** characters are Unicode code points, and an
-                empty prompt is invalid.
+                empty prompt is invalid, as is one made only of whitespace (it would be
+                paid for a picture of nothing): at least one character must be other
+                than whitespace (`pattern`).
             mode (Mode): Generation mode (vendor): `1k` is 1024×1024 at $0.01, `2k` is 2048×2048 at
                 $0.02.
             image (str | Unset): Base64 of a JPEG or PNG source image for image-to-image generation,

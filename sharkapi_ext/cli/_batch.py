@@ -87,7 +87,7 @@ class BatchError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to make, per line
 class BatchRequest:
     """One line of the batch file.
 
@@ -579,15 +579,13 @@ def plan_batch(
             continue
         request = item
         seen_lines += 1
-        reason = _check(request)
-        if reason is not None:
-            plan.invalid.append((request.line, reason))
-            continue
-        plan.requests += 1
-        plan.list_price += request.price
-        if request.line in options.adopt:
-            plan.adopt[request.line] = request
+        price = request.price
         if journal.is_done(request.key):
+            # Checked when it was submitted (the key is a hash of the whole request).
+            plan.requests += 1
+            plan.list_price += price
+            if request.line in options.adopt:
+                plan.adopt[request.line] = request
             if _image_on_disk(journal.path.parent, request) is not None:
                 result.images += 1
                 result.finished_before += 1
@@ -595,13 +593,21 @@ def plan_batch(
                 plan.missing_images.add(request.key)
                 plan.todo += 1
             continue
+        reason = _check(request)
+        if reason is not None:
+            plan.invalid.append((request.line, reason))
+            continue
+        plan.requests += 1
+        plan.list_price += price
+        if request.line in options.adopt:
+            plan.adopt[request.line] = request
         done_hash = journal.done.get(request.line)
         if done_hash is not None:
             result.changed.append(request.line)
         state = journal.states.get(request.key)
         gone = _gone(state, options)
         if state is not None:
-            plan.counted += _counted(state, request.price) if not gone else Decimal(0)
+            plan.counted += _counted(state, price) if not gone else Decimal(0)
             if gone:
                 result.sandbox_gone.append(request.line)
         action = _action(state, options, gone)
@@ -616,7 +622,7 @@ def plan_batch(
         else:
             plan.todo += 1
             if action == "submit":
-                plan.todo_price += request.price
+                plan.todo_price += price
     if seen_lines == 0 and not plan.invalid:
         raise BatchError(_no_prompts(path))
     # Lines edited since: their old keys (other hash, same line) were new requests then.
@@ -757,8 +763,10 @@ class _Runner:
         """
         index = 0
         for item in iter_batch_file(self.path, self.default_mode):
-            if not isinstance(item, BatchRequest) or _check(item) is not None:
+            if not isinstance(item, BatchRequest):
                 continue  # the first pass refused the run if any line was bad
+            # (A line edited into a bad one since is refused by generate's own check,
+            # before anything is sent, and journaled as failed.)
             request = item
             # One turn of the loop first: a result handed out just now (an account
             # refusal, the spend cap) is read before another line is started.

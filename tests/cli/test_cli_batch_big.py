@@ -186,16 +186,21 @@ def test_journal_history_is_compacted_to_one_record_per_request(tmp_path: Path) 
         lines.append(json.dumps({"v": 1, "t": "intent", "key": key, "line": line}))
         lines.append(json.dumps({"v": 1, "t": "job", "key": key, "job_id": f"job_{line:016x}"}))
         if line <= 1000:
-            lines.append(json.dumps({"v": 1, "t": "done", "key": key, "cost": "0.01"}))
+            job_id = f"job_{line:016x}"
+            done = {"v": 1, "t": "done", "key": key, "job_id": job_id, "cost": "0.01"}
+            lines.append(json.dumps(done))
     (out / JOURNAL_NAME).write_text("\n".join(lines) + "\n")
     journal = Journal(out)
     journal.close()
-    assert (out / JOURNAL_NAME).read_text().count("\n") == 1200  # was 3400
+    # One record for the 1,000 finished requests, one per request left: 201 (was 3,400).
+    assert (out / JOURNAL_NAME).read_text().count("\n") == 201
     again = Journal(out)
     again.close()
     assert len(again.done) == 1000
+    assert again.is_done(f"L7-{7:012x}")
     assert again.done_cost == Decimal("10.00")
     assert again.states[f"L1100-{1100:012x}"].job_id == f"job_{1100:016x}"
+    assert again.job_ids_of([f"L7-{7:012x}"]) == {f"L7-{7:012x}": f"job_{7:016x}"}
 
 
 def test_the_plan_streams_the_file(tmp_path: Path) -> None:

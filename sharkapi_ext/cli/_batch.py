@@ -809,14 +809,16 @@ class _Runner:
         journal = self.journal
         key, line, price = request.key, request.line, f"{request.price:.2f}"
 
-        async def on_sending() -> None:
+        def on_sending() -> None:
             if self.result.fatal is not None:
                 # The account refused another submit meanwhile: this one is not sent.
                 raise _NotSent
             # Journaled only now, at the wire: a request still waiting for a connection
             # or for its turn at the rate limit is not "outcome unknown" after a kill.
+            # Written, not waited on: nothing runs between this and the send, so a kill
+            # finds the record exactly when the request may have gone out (the group
+            # commit makes it durable against a power loss a moment later).
             journal.write("intent", key, line=line, price=price)
-            await journal.durable()
 
         def on_submitted(job: Job) -> None:
             self.result.submitted += 1
@@ -842,7 +844,8 @@ class _Runner:
         self._spawn(self._resume(request, job_id))
 
     async def _download_later(self, request: BatchRequest, status: JobStatus) -> None:
-        self._spawn(self._save(request, status))
+        # Submitted by this run: no earlier run can have saved its image.
+        self._spawn(self._save(request, status, fresh=True))
 
     def _spawn(self, work: Any) -> None:
         # The slot taken for this line in `_submits` is given back when its work ends:
@@ -942,10 +945,10 @@ class _Runner:
         self.result.unknown.append(request.line)
         self._show().finished(request, "unknown", reason=f"{type(exc).__name__}: {exc}")
 
-    async def _save(self, request: BatchRequest, status: JobStatus) -> None:
+    async def _save(self, request: BatchRequest, status: JobStatus, *, fresh: bool = False) -> None:
         # A run killed between the download and its journal record does not download
         # it again.
-        target = _image_on_disk(self.out, request)
+        target = None if fresh else _image_on_disk(self.out, request)
         if target is None:
             try:
                 target = await self.client.download(status, self.out / request.file_name)

@@ -13,13 +13,18 @@ Each record is one line, written (handed to the OS) before the batch acts on it,
     {"v":1,"t":"unknown","key":...,"reason":"SubmissionOutcomeUnknownError","message":"..."}
 
 Durability without an fsync per record on the event loop: every record is written at
-once (one ``write``, which survives the process being killed), and made durable against
-a power loss by *group commits* in a worker thread: one ``fsync`` covers every record
-written since the last one. An ``intent`` is the exception: its submit waits for the
-``fsync`` that covers it (`Journal.durable`), so not even a power loss can leave a paid
-job without its record. The intent is journaled only when the request has passed the
-client's gates and is about to be sent (the client's ``on_sending`` hook), never while
-it waits for a connection or for its turn at the rate limit.
+once (one ``write``: from then on it survives the process being killed, ``kill -9``
+included), and made durable against a power loss by *group commits* in a worker thread:
+one ``fsync`` covers every record written since the last one, a few milliseconds later
+(`Journal.durable` waits for it). This is SQLite's WAL mode with ``synchronous=NORMAL``:
+a crash of the process loses nothing, a power loss at most the last group commit's
+records. Measured on the bench machine, an ``fsync`` per record cost 13 s of an 86 s run
+of 10,000 lines on the loop's thread; the group commits cost the loop nothing.
+
+The intent is journaled only when the request has passed the client's gates and is
+about to be sent (the client's ``on_sending`` hook), never while it waits for a
+connection or for its turn at the rate limit: after a kill, the lines left "outcome
+unknown" are the submits that were on the wire, not the ones still queued.
 
 The key is the request's line number and a hash of the request (prompt, mode, image,
 strength), so an edited line is a new request. Replaying keeps the last record per key:

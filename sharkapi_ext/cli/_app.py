@@ -35,7 +35,9 @@ from ._batch import (
     BatchError,
     BatchFileError,
     BatchOptions,
+    BatchPlan,
     BatchResult,
+    batch_stamp,
     plan_batch,
     run_batch,
 )
@@ -682,6 +684,7 @@ def batch(
         interactive=is_interactive(),
     )
     # The first streaming pass, before any connection: every line checked, nothing sent.
+    stamp = batch_stamp(file, out)
     try:
         plan, earlier = plan_batch(file, mode, Journal(out, read_only=True), run_options)
     except BatchError as exc:
@@ -709,7 +712,17 @@ def batch(
     with _connection(settings) as (base_url, token, poll):
         try:
             result = asyncio.run(
-                _run_batch(base_url, token, poll, rate_limit, file, out, mode, run_options)
+                _run_batch(
+                    base_url,
+                    token,
+                    poll,
+                    rate_limit,
+                    file,
+                    out,
+                    mode,
+                    run_options,
+                    (plan, earlier, stamp),
+                )
             )
         except JournalLockedError as exc:
             raise click.UsageError(str(exc)) from None
@@ -747,6 +760,7 @@ async def _run_batch(
     out: Path,
     mode: str,
     options: BatchOptions,
+    plan: tuple[BatchPlan, BatchResult, object],
 ) -> BatchResult:
     http = _batch_http_client()
     try:
@@ -759,7 +773,7 @@ async def _run_batch(
                 http_client=http,
             )
         async with client:
-            return await run_batch(client, file, out, mode, options)
+            return await run_batch(client, file, out, mode, options, plan=plan)
     finally:
         if http is not None:
             await http.aclose()

@@ -52,7 +52,7 @@ from sharkapi_ext import (
     job_outcome,
 )
 
-from ._journal import Journal, KeyState, request_key
+from ._journal import JOURNAL_NAME, Journal, KeyState, request_key
 
 __all__ = [
     "BatchError",
@@ -61,6 +61,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "adopt_jobs",
+    "batch_stamp",
     "iter_batch_file",
     "parse_batch_file",
     "plan_batch",
@@ -992,6 +993,21 @@ class _Runner:
         self._show().finished(request, "failed", reason=reason)
 
 
+def batch_stamp(path: Path, out: Path) -> object:
+    """What says the batch file and the journal are unchanged (sizes and times)."""
+    stamps: list[tuple[int, int, int] | None] = []
+    for file in (path, out / JOURNAL_NAME):
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            info = None
+        # A journal not there yet and an empty one (just created) hold the same.
+        stamps.append(
+            (info.st_size, info.st_mtime_ns, info.st_ino) if info and info.st_size else None
+        )
+    return tuple(stamps)
+
+
 async def run_batch(
     client: AsyncSharkAPI,
     path: Path,
@@ -999,7 +1015,7 @@ async def run_batch(
     default_mode: str,
     options: BatchOptions,
     *,
-    plan: tuple[BatchPlan, BatchResult] | None = None,
+    plan: tuple[BatchPlan, BatchResult, object] | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch, journaling every step in ``out``.
 
@@ -1009,8 +1025,9 @@ async def run_batch(
         out: The output directory, which holds the journal.
         default_mode: The mode of lines that do not name one.
         options: How to run it.
-        plan: `plan_batch`'s answer from a read-only journal, for its checks only; the
-            plan is made again over the locked journal.
+        plan: `plan_batch`'s answer from a read-only journal, with the `batch_stamp`
+            taken before it: reused when neither the file nor the journal changed since
+            (else the plan is made again over the locked journal).
 
     Returns:
         The result over the whole journal.
@@ -1021,7 +1038,10 @@ async def run_batch(
     """
     journal = Journal(out)
     try:
-        made, result = plan_batch(path, default_mode, journal, options)
+        if plan is not None and plan[2] == batch_stamp(path, out):
+            made, result = plan[0], plan[1]
+        else:
+            made, result = plan_batch(path, default_mode, journal, options)
         if made.invalid:
             raise BatchFileError(path, sorted(made.invalid))
         if options.adopt:

@@ -217,3 +217,33 @@ def test_the_plan_streams_the_file(tmp_path: Path) -> None:
     assert plan.list_price == Decimal("200.00")
     # Holding the lines as requests (the old parser) took about 15 MB here.
     assert peak < 1_000_000, peak
+
+
+def test_a_run_reads_the_file_once_to_check_it_and_once_to_run_it(
+    runner: CliRunner,
+    sandbox: Sandbox,
+    api_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check pass is not repeated once connected: the first submit comes sooner."""
+    import sharkapi_ext.cli._batch as batch_module
+
+    passes: list[str] = []
+    real = batch_module.iter_batch_file
+
+    def counted(path: Path, default_mode: str) -> object:
+        passes.append(str(path))
+        return real(path, default_mode)
+
+    monkeypatch.setattr(batch_module, "iter_batch_file", counted)
+    batch = _write(tmp_path / "b.txt", ["one shark", "two sharks"])
+    out = tmp_path / "out"
+    result = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(passes) == 2  # the check, then the run
+    # A rerun with nothing to do reads it once.
+    passes.clear()
+    again = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
+    assert again.exit_code == 0
+    assert len(passes) == 1

@@ -247,3 +247,39 @@ def test_a_run_reads_the_file_once_to_check_it_and_once_to_run_it(
     again = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
     assert again.exit_code == 0
     assert len(passes) == 1
+
+
+def test_a_cancelled_run_journals_every_submit_that_may_have_made_a_job(tmp_path: Path) -> None:
+    """Cancelled with submits on the wire: each is journaled as outcome unknown."""
+    import asyncio
+
+    from sharkapi_ext import AsyncSharkAPI
+    from sharkapi_ext.cli._batch import run_batch
+    from sharkapi_ext.sandbox import SandboxConfig
+
+    batch = _write(tmp_path / "b.txt", [f"slow shark {i}" for i in range(3)])
+    out = tmp_path / "out"
+    config = SandboxConfig(queued_seconds=0.05, processing_seconds=0.1, rate_slow=1.0)
+    with Sandbox(config) as slow:
+
+        async def main() -> None:
+            async with AsyncSharkAPI(slow.token, base_url=slow.base_url) as client:
+                task = asyncio.ensure_future(
+                    run_batch(client, batch, out, "1k", BatchOptions(concurrency=3))
+                )
+                journal = out / JOURNAL_NAME
+                while not journal.exists() or journal.read_text().count('"intent"') < 3:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.2)  # the submits reach the (slow) sandbox
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+        asyncio.run(main())
+    last = {}
+    for text in (out / JOURNAL_NAME).read_text().splitlines():
+        record = json.loads(text)
+        last[record["key"]] = record
+    assert len(last) == 3
+    assert all(r["t"] == "unknown" for r in last.values()), last
+    assert all("interrupted" in r["message"] for r in last.values())

@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import io
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import AsyncGenerator, Iterator, Mapping
@@ -413,15 +414,64 @@ class BatchOptions:
     interactive: bool = False
 
 
-def _image_on_disk(out: Path, request: BatchRequest) -> Path | None:
+_EXTENSIONS: Final = tuple(dict.fromkeys(IMAGE_EXTENSIONS.values()))
+
+
+def _image_on_disk(out: Path | str, request: BatchRequest) -> Path | None:
+    """The request's image file, if a run saved it."""
+    return _saved_image(os.fspath(out), request.file_name[:-4])
+
+
+def _saved_image(out: str, stem: str) -> Path | None:
     # The SDK writes atomically, so a file that exists is complete. Its extension
-    # follows the content (a JPEG is saved as .jpg).
-    target = out / request.file_name
-    for ext in IMAGE_EXTENSIONS.values():
-        path = target.with_suffix(ext)
-        if path.is_file():
-            return path
+    # follows the content (a JPEG is saved as .jpg). Plain strings and os.path: a rerun
+    # asks this once per line, and pathlib costs several times more per call.
+    base = f"{out}{os.sep}{stem}"
+    for ext in _EXTENSIONS:
+        if os.path.isfile(base + ext):
+            return Path(base + ext)
     return None
+
+
+def _source_stamp(path: Path) -> dict[str, int]:
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "inode": info.st_ino}
+
+
+def _plan_finished(
+    path: Path, journal: Journal, options: BatchOptions
+) -> tuple[BatchPlan, BatchResult] | None:
+    """A rerun of a finished batch whose file is unchanged: no line to read again.
+
+    The journal's compacted record names the file it finished (size, time, inode) and
+    every line's key; when those still hold and every image is on disk, the plan is
+    the journal's, at the cost of one ``stat`` per image.
+    """
+    source = journal.source
+    if (
+        source is None
+        or journal.states
+        or options.adopt
+        or source.get("requests") != len(journal.done)
+        or {k: source.get(k) for k in ("size", "mtime_ns", "inode")} != _source_stamp(path)
+    ):
+        return None
+    out = str(journal.path.parent)
+    for line, digest in journal.done.items():
+        if _saved_image(out, f"{line:05d}-{f'{digest:012x}'[:8]}") is None:
+            return None  # an image is gone: the full pass finds its job to download again
+    plan = BatchPlan(
+        requests=len(journal.done),
+        list_price=Decimal(str(source.get("list_price", "0"))),
+        counted=journal.done_counted,
+    )
+    result = BatchResult(
+        total=plan.requests,
+        images=plan.requests,
+        finished_before=plan.requests,
+        cost=journal.done_cost,
+    )
+    return plan, result
 
 
 def _action(state: KeyState | None, options: BatchOptions, gone: bool) -> str:
@@ -571,9 +621,13 @@ def plan_batch(
     Raises:
         BatchError: The file holds no request line at all.
     """
+    finished = _plan_finished(path, journal, options)
+    if finished is not None:
+        return finished
     plan = BatchPlan()
     result = BatchResult()
     seen_lines = 0
+    out = str(journal.path.parent)
     for item in iter_batch_file(path, default_mode):
         if not isinstance(item, BatchRequest):
             plan.invalid.append(item)
@@ -581,13 +635,13 @@ def plan_batch(
         request = item
         seen_lines += 1
         price = request.price
-        if journal.is_done(request.key):
+        if journal.is_done(request.key, request.line):
             # Checked when it was submitted (the key is a hash of the whole request).
             plan.requests += 1
             plan.list_price += price
             if request.line in options.adopt:
                 plan.adopt[request.line] = request
-            if _image_on_disk(journal.path.parent, request) is not None:
+            if _image_on_disk(out, request) is not None:
                 result.images += 1
                 result.finished_before += 1
             else:
@@ -776,7 +830,7 @@ class _Runner:
                 if self._todo(request):
                     self.result.pending += 1
                 continue
-            if self.journal.is_done(request.key):
+            if self.journal.is_done(request.key, request.line):
                 job_id = self.missing_ids.get(request.key)
                 if job_id is not None and _image_on_disk(self.out, request) is None:
                     await self.slots.acquire()
@@ -1049,6 +1103,13 @@ async def run_batch(
             made, result = plan_batch(path, default_mode, journal, options)
         if options.sandbox != journal.sandbox_run:
             journal.write("run", None, sandbox=options.sandbox)
+        # Kept in the journal's compacted record, so a rerun of an unchanged, finished
+        # batch need not read the file again (`_plan_finished`).
+        journal.source = {
+            **_source_stamp(path),
+            "requests": made.requests,
+            "list_price": str(made.list_price),
+        }
         runner = _Runner(client, journal, path, default_mode, made, result, options)
         return await runner.run()
     finally:

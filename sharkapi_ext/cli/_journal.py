@@ -172,6 +172,8 @@ class Journal:
         self.done_cost = Decimal("0.00")
         self.done_counted = Decimal("0.00")
         self.records = 0
+        #: The batch file the compacted record was written for (its stamp and size).
+        self.source: dict[str, object] | None = None
         self._sandbox_run = False
         self._written = 0
         self._synced = 0
@@ -232,6 +234,8 @@ class Journal:
             done[line] = int(digest, 16)
         self.done_cost += _decimal(record.get("cost"))
         self.done_counted += _decimal(record.get("counted"))
+        source = record.get("source")
+        self.source = source if isinstance(source, dict) else None
 
     def _apply(self, record: dict[str, Any]) -> None:
         key, kind = record["key"], record.get("t")
@@ -285,10 +289,18 @@ class Journal:
         """Whether the latest ``run`` record says the jobs after it ran in a sandbox."""
         return self._sandbox_run
 
-    def is_done(self, key: str) -> bool:
-        """Whether the journal holds this request as finished."""
+    def is_done(self, key: str, line: int | None = None) -> bool:
+        """Whether the journal holds this request as finished.
+
+        Args:
+            key: The request's key.
+            line: Its line number, when known (spares taking the key apart).
+        """
         if not self.done:
             return False  # a first run: no key to take apart
+        if line is not None:
+            digest = self.done.get(line)
+            return digest is not None and digest == int(key[-12:], 16)
         parts = key_parts(key)
         return parts is not None and self.done.get(parts[0]) == parts[1]
 
@@ -367,6 +379,8 @@ class Journal:
             "cost": str(self.done_cost),
             "counted": str(self.done_counted),
         }
+        if self.source is not None and not self.states:
+            finished["source"] = self.source
         del lines, jobs
         with open(temp, "w", encoding="utf-8") as new:
             new.write(json.dumps(finished, separators=(",", ":")) + "\n")

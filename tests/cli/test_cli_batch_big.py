@@ -283,3 +283,51 @@ def test_a_cancelled_run_journals_every_submit_that_may_have_made_a_job(tmp_path
     assert len(last) == 3
     assert all(r["t"] == "unknown" for r in last.values()), last
     assert all("interrupted" in r["message"] for r in last.values())
+
+
+def test_a_finished_batch_reruns_without_reading_its_file(
+    runner: CliRunner,
+    sandbox: Sandbox,
+    api_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compacted journal names the file it finished: an unchanged file is not read."""
+    import sharkapi_ext.cli._batch as batch_module
+    import sharkapi_ext.cli._journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_COMPACT_MIN_RECORDS", 10)
+    batch = _write(tmp_path / "b.txt", [f"finished shark {i}" for i in range(12)])
+    out = tmp_path / "out"
+    cmd = [*api_args, "batch", str(batch), "--out", str(out), "--concurrency", "6"]
+    assert runner.invoke(cli, cmd).exit_code == 0
+    assert (out / JOURNAL_NAME).read_text().count("\n") == 1  # one finished record
+
+    passes: list[Path] = []
+    real = batch_module.iter_batch_file
+    monkeypatch.setattr(
+        batch_module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m)
+    )
+    again = runner.invoke(cli, cmd)
+    assert again.exit_code == 0, again.output
+    assert "Images: 12/12" in again.stdout
+    assert "Total cost: $0.12" in again.stdout
+    assert passes == []
+    dry = runner.invoke(cli, [*cmd, "--dry-run"])
+    assert "12 requests, $0.12 at list price" in dry.stdout
+
+    # A deleted image: the full pass runs and downloads it again, paying nothing more.
+    next(out.glob("00003-*.png")).unlink()
+    fixed = runner.invoke(cli, cmd)
+    assert fixed.exit_code == 0, fixed.output
+    assert "(1 downloaded by this run)" in fixed.stdout
+    assert passes
+    assert len(sandbox.submissions()) == 12
+
+    # An edited file: read again, the edited line is a new request.
+    passes.clear()
+    batch.write_text(batch.read_text().replace("finished shark 5\n", "edited shark 5\n"))
+    edited = runner.invoke(cli, cmd)
+    assert edited.exit_code == 0, edited.output
+    assert passes
+    assert len(sandbox.submissions()) == 13

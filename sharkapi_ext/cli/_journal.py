@@ -18,13 +18,15 @@ included), and made durable against a power loss by *group commits* in a worker 
 one ``fsync`` covers every record written since the last one, a few milliseconds later
 (`Journal.durable` waits for it). This is SQLite's WAL mode with ``synchronous=NORMAL``:
 a crash of the process loses nothing, a power loss at most the last group commit's
-records. Measured on the bench machine, an ``fsync`` per record cost 13 s of an 86 s run
-of 10,000 lines on the loop's thread; the group commits cost the loop nothing.
+records. An ``fsync`` per record on the loop's thread cost 13 s of an 86 s profile of
+10,000 lines (issue 22); the group commits run in a thread (BENCHMARKS.md section 8).
 
 The intent is journaled only when the request has passed the client's gates and is
 about to be sent (the client's ``on_sending`` hook), never while it waits for a
 connection or for its turn at the rate limit: after a kill, the lines left "outcome
-unknown" are the submits that were on the wire, not the ones still queued.
+unknown" are the submits that were on the wire, not the ones still queued. (On the aiohttp
+transport the body is written by a task of aiohttp's own, a loop turn after the hook:
+a kill in that turn leaves one line "unknown" that never reached the server.)
 
 The key is the request's line number and a hash of the request (prompt, mode, image,
 strength), so an edited line is a new request. Replaying keeps the last record per key:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
     from ._render import format_amount, format_dollars, job_status_dict
     from ._spend import Reservation, SpendCap
-    from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
+    from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS, check_generate_request
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
 # beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
@@ -67,6 +67,7 @@ _LAZY = {
     "DEFAULT_MODE": "._validation",
     "JSON": "._validation",
     "KEYWORD_FIELDS": "._validation",
+    "check_generate_request": "._validation",
     "KNOWN_STATUSES": "._models",
     "TERMINAL_STATUSES": "._models",
     "Job": "._models",
@@ -135,6 +136,7 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
     "aiohttp_http_client",
+    "check_generate_request",
     "decode_image",
     "encode_image",
     "format_amount",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import os
 import time
@@ -16,7 +18,14 @@ import attrs
 import httpx
 from sharkapi_spec import MODE_PRICES, POLL_INTERVAL_SECONDS
 
-from ._core import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, BaseClient, default_ssl_context
+from ._core import (
+    DEFAULT_LIMITS,
+    MAX_CONNECTIONS,
+    ON_SENDING,
+    USER_AGENT,
+    BaseClient,
+    default_ssl_context,
+)
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
@@ -140,7 +149,9 @@ class _SendingProbe:
 # A mapping item may name any request field of the spec: the keyword ones go to
 # `generate` as they are, the others into its ``extra_fields``, which refuses (naming
 # it) any name the spec does not declare, typos included.
-_CALL_KEYS = frozenset({*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update"})
+_CALL_KEYS = frozenset(
+    {*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update", "on_sending", "on_submitted"}
+)
 
 
 class AsyncSharkAPI(BaseClient):
@@ -250,6 +261,18 @@ class AsyncSharkAPI(BaseClient):
         deadlines = self._deadlines()
         watch: Watch | None = None
         try:
+            hook = request.extensions.get(ON_SENDING)
+            if hook is not None:
+                # The caller's last word before this submit goes out (a batch journals
+                # its intent here): whatever ends it, nothing was sent.
+                try:
+                    result = hook()
+                    if inspect.isawaitable(result):
+                        await result
+                except BaseException as exc:
+                    with contextlib.suppress(AttributeError):
+                        setattr(exc, UNSENT_ATTR, True)
+                    raise
             left = max(deadline - self._clock(), 0.001)
             # httpcore's own waits for a pooled connection and for connecting also end
             # by the deadline, as PoolTimeout and ConnectTimeout (never sent).
@@ -441,8 +464,16 @@ class AsyncSharkAPI(BaseClient):
         extra_fields: Mapping[str, JSON] | None = None,
         timeout: float = 600.0,
         on_update: Callable[[JobStatus], object] | None = None,
+        on_sending: Callable[[], object] | None = None,
+        on_submitted: Callable[[Job], object] | None = None,
     ) -> JobStatus:
         """Submit a job and wait for it; see `SharkAPI.generate` for the arguments.
+
+        Two hooks serve callers that keep a durable record of their jobs (a journal):
+        ``on_sending`` is called (and awaited, if it returns an awaitable) each time the
+        submit has passed the client's gates and is about to be sent, so a record made
+        there never names a request that was still queued; ``on_submitted`` is called
+        with the `Job` as soon as the submit is answered, before the wait begins.
 
         Returns:
             The finished `JobStatus` (status ``complete``).
@@ -459,7 +490,15 @@ class AsyncSharkAPI(BaseClient):
         """
         return await self._run(
             self._generate_flow(
-                prompt, mode, image, image_strength, timeout, on_update, extra_fields
+                prompt,
+                mode,
+                image,
+                image_strength,
+                timeout,
+                on_update,
+                extra_fields,
+                on_sending,
+                on_submitted,
             )
         )
 

@@ -49,7 +49,7 @@ from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
 from ._version import __version__
 
-__all__ = ["DEFAULT_BASE_URL", "BaseClient"]
+__all__ = ["DEFAULT_BASE_URL", "ON_SENDING", "BaseClient"]
 
 HeaderList = list[tuple[bytes, bytes]]
 
@@ -72,6 +72,8 @@ DEFAULT_LIMITS: Final = httpx.Limits(
 )
 # Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
 _URL_CACHE_SIZE: Final = 4096
+#: The request extension holding a submit's ``on_sending`` hook (see `_submit_flow`).
+ON_SENDING: Final = "sharkapi.on_sending"
 
 
 class _NoBody:
@@ -418,6 +420,7 @@ class BaseClient(Polling):
         extra_fields: Mapping[str, JSON] | None = None,
         *,
         deadline: float | None = None,
+        on_sending: Callable[[], object] | None = None,
     ) -> Flow[Job]:
         fields, loaded = validate_generate(prompt, mode, image, image_strength, extra_fields)
         payload = (
@@ -429,13 +432,18 @@ class BaseClient(Polling):
         def build(timeout: float) -> httpx.Request:
             # An image body is a stream, so each attempt needs a fresh one.
             body = payload if loaded is None else ImageBody(fields, loaded)
-            return self._build(
+            request = self._build(
                 self._submit_method,
                 self._submit_url,
                 timeout,
                 headers=self._submit_headers,
                 body=body,
             )
+            if on_sending is not None:
+                # Called by the async driver once the request has passed every gate and
+                # is about to be sent (`AsyncSharkAPI.generate(on_sending=...)`).
+                request.extensions[ON_SENDING] = on_sending
+            return request
 
         reply = yield from self._request_flow(build, RequestKind.SUBMIT, deadline=deadline)
         try:
@@ -460,16 +468,28 @@ class BaseClient(Polling):
         timeout: float,
         on_update: Callable[[JobStatus], object] | None,
         extra_fields: Mapping[str, JSON] | None = None,
+        on_sending: Callable[[], object] | None = None,
+        on_submitted: Callable[[Job], object] | None = None,
     ) -> Flow[JobStatus]:
         # Everything the wait will check is checked before the job is paid for.
         check_positive("timeout", timeout)
         check_callback("on_update", on_update)
+        check_callback("on_sending", on_sending)
+        check_callback("on_submitted", on_submitted)
         # One deadline for the whole call: the submit's retries and pauses spend it too.
         deadline = self._clock() + timeout
         job = yield from self._submit_flow(
-            prompt, mode, image, image_strength, extra_fields, deadline=deadline
+            prompt,
+            mode,
+            image,
+            image_strength,
+            extra_fields,
+            deadline=deadline,
+            on_sending=on_sending,
         )
         try:
+            if on_submitted is not None:
+                on_submitted(job)
             return (yield from self._wait_flow(job, timeout, None, on_update, deadline=deadline))
         except SharkAPIError as exc:
             exc.job_id = exc.job_id or job.job_id

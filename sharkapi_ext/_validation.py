@@ -248,6 +248,33 @@ def check_positive(name: str, value: object) -> float:
     return float(value)
 
 
+def check_generate_request(
+    prompt: str,
+    *,
+    mode: str = DEFAULT_MODE,
+    image: object = None,
+    image_strength: float | None = None,
+    extra_fields: Mapping[str, JSON] | None = None,
+) -> None:
+    """Check a generation request exactly as `submit` would, without sending anything.
+
+    For callers that check many requests before paying for any (``sharkapi batch``
+    checks every line of its file first). An image file is checked (size, PNG/JPEG)
+    but not kept in memory.
+
+    Args:
+        prompt: The prompt.
+        mode: The mode.
+        image: A source image (path, bytes, or file), or None.
+        image_strength: The source's weight, or None.
+        extra_fields: Other request fields the spec declares, or None.
+
+    Raises:
+        InvalidRequestError: Naming the field and the limit.
+    """
+    validate_generate(prompt, mode, image, image_strength, extra_fields)
+
+
 def check_callback(name: str, value: object) -> None:
     """Check that a callback argument is a function or None.
 

@@ -33,7 +33,16 @@ from sharkapi_ext import (
 )
 from sharkapi_ext._validation import job_id_of
 
-from ._batch import BatchRequest, BatchResult, read_batch_file, run_batch, validate_requests
+from ._batch import (
+    BatchError,
+    BatchFileError,
+    BatchOptions,
+    BatchPlan,
+    BatchResult,
+    batch_stamp,
+    plan_batch,
+    run_batch,
+)
 from ._display import StatusLine, is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
@@ -46,7 +55,7 @@ from ._errors import (
 )
 from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._interrupt import interrupt_lines, progress
-from ._journal import JournalLockedError
+from ._journal import Journal, JournalLockedError
 from ._output import check_destination, check_directory
 from ._sandbox_options import fault_options
 
@@ -585,6 +594,28 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     metavar="LINE:JOB_ID",
     help="Record the job you found for an outcome-unknown line, and wait for it.",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Submit again the lines that failed, were moderated or were refused (only those).",
+)
+@click.option(
+    "--rate-limit",
+    type=RATE,
+    metavar="N",
+    help="Your API rate limit, in requests per second (default: learned from the API's 429s).",
+)
+@click.option(
+    "--max-cost",
+    callback=lambda ctx, param, value: _decimal(ctx, param, value),
+    metavar="DOLLARS",
+    help="Spend cap over every run into --out: nothing past it is submitted (e.g. 5.00).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every line as a real run would and print the list-price total; send nothing.",
+)
 @_connection_options
 @click.pass_context
 def batch(
@@ -597,6 +628,10 @@ def batch(
     timeout: float,
     resubmit_unknown: bool,
     adopt: dict[int, str],
+    retry_failed: bool,
+    rate_limit: float | None,
+    max_cost: Decimal | None,
+    dry_run: bool,
     **options: Any,
 ) -> None:
     r"""Generate an image for every line of FILE into --out; safe to kill and run again.
@@ -604,33 +639,61 @@ def batch(
     FILE holds one prompt per line, or JSON objects such as
     {"prompt": "...", "mode": "2k", "image": "src.png", "image_strength": 0.4},
     which may hold any other request field the API declares too.
-    A journal in --out records every step before it happens, so running the same
-    command again resumes submitted jobs, submits only what was never submitted, and
-    downloads each image once. A request whose submission outcome is unknown (the
-    process died during its submit, or the connection broke) is reported and not
-    resubmitted: find its job and pass --adopt LINE:JOB_ID, or pass --resubmit-unknown.
+    A journal in --out records every step, so running the same command again resumes
+    submitted jobs, submits only what was never submitted, and downloads each image
+    once. A request whose submission outcome is unknown (the process died during its
+    submit, or the connection broke) is reported and not resubmitted: find its job and
+    pass --adopt LINE:JOB_ID, or pass --resubmit-unknown. Lines that failed or were
+    moderated are reported; --retry-failed submits them again.
 
     Every line is checked first, as submit would check it (prompt length, mode, image
     file, strength, JSON syntax): if any line is invalid, each one's reason is printed
-    and nothing is submitted. FILE is UTF-8 (a BOM is ignored); only \n and \r\n end
-    a line.
+    and nothing is submitted. --dry-run stops there and prints the list-price total.
+    --max-cost bounds the spend over every run into --out (each submit counted at its
+    list price before it is sent); a rerun with a higher cap carries on. FILE is UTF-8
+    (a BOM is ignored); only \n and \r\n end a line.
 
     Exit status: 0 when every request has its image, 2 when a line is invalid (nothing
-    was submitted), 9 when some outcome is unknown, 7 when some failed, 3 or 4 when the
-    account stopped the batch.
+    was submitted), 9 when some outcome is unknown, 7 when some failed or the spend cap
+    stopped the batch, 3 or 4 when the account stopped the batch.
     """
     progress(ctx).batch = True  # a Ctrl-C from here on: the journal resumes it
     settings = _merge(ctx, **options)
-    requests, unreadable = read_batch_file(file, mode)
-    invalid = unreadable + [(r.line, reason) for r, reason in validate_requests(requests)]
-    if invalid:
+    run_options = BatchOptions(
+        concurrency=concurrency,
+        timeout=timeout,
+        resubmit_unknown=resubmit_unknown,
+        retry_failed=retry_failed,
+        adopt=adopt,
+        max_cost=max_cost,
+        sandbox=settings.sandbox,
+        interactive=is_interactive(),
+    )
+    # The first streaming pass, before any connection: every line checked, nothing sent.
+    stamp = batch_stamp(file, out)
+    try:
+        plan, earlier = plan_batch(file, mode, Journal(out, read_only=True), run_options)
+    except BatchError as exc:
+        raise click.UsageError(str(exc)) from None
+    if plan.invalid:
         # Every bad line at once: fixing one must not merely reveal the next on a rerun.
-        for line, reason in sorted(invalid):
+        for line, reason in sorted(plan.invalid):
             click.echo(f"{file}:{line}: {reason}", err=True)
         raise click.UsageError(
-            f"{len(invalid)} of {len(requests) + len(unreadable)} lines are invalid (listed "
-            "above); nothing was submitted. Fix them and run the command again."
+            f"{len(plan.invalid)} of {plan.requests + len(plan.invalid)} lines are invalid "
+            "(listed above); nothing was submitted. Fix them and run the command again."
         )
+    if dry_run:
+        click.echo(f"{plan.requests} requests, ${plan.list_price:.2f} at list price")
+        if earlier.finished_before or plan.todo != plan.requests:
+            click.echo(
+                f"Left to do: {plan.todo} ({earlier.finished_before} finished by earlier "
+                f"runs), ${plan.todo_price:.2f} at list price to submit"
+            )
+        if max_cost is not None:
+            click.echo(f"Spend cap ${max_cost:.2f}: ${plan.counted:.2f} counted by earlier runs")
+        click.echo("Dry run: nothing was sent.")
+        return
     check_directory(out, "--out")
     with _connection(settings) as (base_url, token, poll):
         try:
@@ -639,49 +702,67 @@ def batch(
                     base_url,
                     token,
                     poll,
-                    requests,
+                    rate_limit,
+                    file,
                     out,
-                    concurrency,
-                    timeout,
-                    resubmit_unknown,
-                    adopt,
+                    mode,
+                    run_options,
+                    (plan, earlier, stamp),
                 )
             )
         except JournalLockedError as exc:
+            raise click.UsageError(str(exc)) from None
+        except BatchFileError as exc:  # the file changed between the two passes
+            raise click.UsageError(str(exc)) from None
+        except BatchError as exc:
             raise click.UsageError(str(exc)) from None
     _print_summary(result, out)
     if result.fatal is not None:
         raise result.fatal
     if result.unknown:
         ctx.exit(EXIT_UNKNOWN)
-    if result.failures or result.pending:
+    if result.failures or result.pending or result.cap is not None:
         ctx.exit(EXIT_FAILED)
+
+
+def _batch_http_client() -> Any:
+    """The aiohttp transport when it is installed (cheaper per request), else None."""
+    try:
+        import aiohttp  # noqa: F401
+        import httpx_aiohttp  # noqa: F401
+    except ImportError:
+        return None
+    from sharkapi_ext import aiohttp_http_client
+
+    return aiohttp_http_client()
 
 
 async def _run_batch(
     base_url: str | None,
     token: str | None,
     poll: float,
-    requests: list[BatchRequest],
+    rate_limit: float | None,
+    file: Path,
     out: Path,
-    concurrency: int,
-    timeout: float,
-    resubmit_unknown: bool,
-    adopt: dict[int, str],
+    mode: str,
+    options: BatchOptions,
+    plan: tuple[BatchPlan, BatchResult, object],
 ) -> BatchResult:
-    with _cli_construction_errors(base_url):
-        client = AsyncSharkAPI(token, base_url=base_url, poll_interval=poll)
-    async with client:
-        return await run_batch(
-            client,
-            requests,
-            out,
-            concurrency=concurrency,
-            timeout=timeout,
-            resubmit_unknown=resubmit_unknown,
-            adopt=adopt,
-            interactive=is_interactive(),
-        )
+    http = _batch_http_client()
+    try:
+        with _cli_construction_errors(base_url):
+            client = AsyncSharkAPI(
+                token,
+                base_url=base_url,
+                poll_interval=poll,
+                rate_limit=rate_limit,
+                http_client=http,
+            )
+        async with client:
+            return await run_batch(client, file, out, mode, options, plan=plan)
+    finally:
+        if http is not None:
+            await http.aclose()
 
 
 def _print_summary(result: BatchResult, out: Path) -> None:
@@ -716,7 +797,25 @@ def _print_summary(result: BatchResult, out: Path) -> None:
     if result.changed:
         lines = ", ".join(str(line) for line in result.changed)
         click.echo(f"Changed since the last run: lines {lines} (submitted as new requests)")
-    if result.pending:
+    if result.retryable:
+        lines = ", ".join(str(line) for line in sorted(result.retryable))
+        click.echo(
+            f"Failed for good: lines {lines}. To submit them again (and only them), add "
+            "--retry-failed."
+        )
+    if result.sandbox_gone:
+        lines = ", ".join(str(line) for line in sorted(result.sandbox_gone))
+        click.echo(
+            f"Jobs of an earlier run's --sandbox (gone with it): lines {lines}; submitted again."
+        )
+    if result.cap is not None:
+        counted = result.counted if result.counted is not None else Decimal(0)
+        click.echo(
+            f"Spend cap reached: ${counted:.2f} of the ${result.cap:.2f} cap counted (all "
+            f"runs); {result.pending} not submitted. Run again with a higher --max-cost to "
+            "carry on."
+        )
+    elif result.pending:
         click.echo(f"Not submitted: {result.pending} (stopped early); run the command again.")
     click.echo(f"Total cost: ${result.cost:.2f} (all runs)")
 

@@ -1,15 +1,32 @@
 """The batch journal: an append-only JSON-lines file that survives `kill -9`.
 
-Each record is one line, written and fsync'd before the batch acts on it, so after a
-crash the journal says exactly what may have happened. Records (``t`` is the type)::
+Each record is one line, written (handed to the OS) before the batch acts on it, so after
+`kill -9` the journal says exactly what may have happened. Records (``t`` is the type)::
 
-    {"v":1,"t":"intent","key":"L12-3f9a0c1b2d4e","line":12,"ts":...}      before the submit
+    {"v":1,"t":"run","sandbox":false,"ts":...}                            a run starts
+    {"v":1,"t":"intent","key":"L12-3f9a0c1b2d4e","line":12,"price":"0.01"} the submit goes out
     {"v":1,"t":"job","key":...,"job_id":"job_..."}                          the submit answered
     {"v":1,"t":"job","key":...,"job_id":"job_...","adopted":true}           --adopt LINE:JOB_ID
     {"v":1,"t":"done","key":...,"job_id":...,"path":"00012-3f9a0c1b.png","cost":"0.01"}
     {"v":1,"t":"failed","key":...,"job_id":...|null,"reason":"JobFailedError",
      "message":"...","final":true}
     {"v":1,"t":"unknown","key":...,"reason":"SubmissionOutcomeUnknownError","message":"..."}
+
+Durability without an fsync per record on the event loop: every record is written at
+once (one ``write``: from then on it survives the process being killed, ``kill -9``
+included), and made durable against a power loss by *group commits* in a worker thread:
+one ``fsync`` covers every record written since the last one, a few milliseconds later
+(`Journal.durable` waits for it). This is SQLite's WAL mode with ``synchronous=NORMAL``:
+a crash of the process loses nothing, a power loss at most the last group commit's
+records. An ``fsync`` per record on the loop's thread cost 13 s of an 86 s profile of
+10,000 lines (issue 22); the group commits run in a thread (BENCHMARKS.md section 8).
+
+The intent is journaled only when the request has passed the client's gates and is
+about to be sent (the client's ``on_sending`` hook), never while it waits for a
+connection or for its turn at the rate limit: after a kill, the lines left "outcome
+unknown" are the submits that were on the wire, not the ones still queued. (On the aiohttp
+transport the body is written by a task of aiohttp's own, a loop turn after the hook:
+a kill in that turn leaves one line "unknown" that never reached the server.)
 
 The key is the request's line number and a hash of the request (prompt, mode, image,
 strength), so an edited line is a new request. Replaying keeps the last record per key:
@@ -18,27 +35,52 @@ strength), so an edited line is a new request. Replaying keeps the last record p
   it is reported and not resubmitted unless the user says so.
 * ``job``: resumed with ``wait(job_id)``; never resubmitted.
 * ``done``: finished; downloaded again only if the file is gone.
-* ``failed`` with ``final``: the job failed, was moderated or refused; left alone.
+* ``failed`` with ``final``: the job failed, was moderated or refused; reported, and
+  submitted again only with ``--retry-failed``.
 * ``failed`` without ``final``: with a job id, waited on again; without one (the API
   refused before creating a job: 402, 429, 503...), submitted again.
+
+Jobs recorded after a ``run`` record with ``"sandbox": true`` ran in the CLI's
+in-process sandbox, which is gone once that run ended: a later run says so and submits
+those lines again (a sandbox charges nothing).
+
+Size and replay time follow what is left to do: when a journal holds much more history
+than live requests, it is rewritten (atomically) as one record per request, and finished
+requests are held in memory as two integers (line and hash), not as objects.
 
 No record holds the token, and none holds the prompt (only its hash).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
-__all__ = ["JOURNAL_NAME", "Journal", "JournalLockedError", "KeyState", "request_key"]
+__all__ = [
+    "JOURNAL_NAME",
+    "Journal",
+    "JournalLockedError",
+    "KeyState",
+    "key_parts",
+    "request_key",
+]
 
 JOURNAL_NAME: Final = ".sharkapi-journal.jsonl"
+# What `json.dumps(..., ensure_ascii=False)` writes for a string (its C encoder).
+_encode: Final = json.encoder.encode_basestring
 _VERSION: Final = 1
+# Compact on open when the records are this many times the live requests (and many).
+_COMPACT_RATIO: Final = 2
+_COMPACT_MIN_RECORDS: Final = 1000
 
 
 def request_key(line: int, request: dict[str, Any]) -> str:
@@ -51,12 +93,37 @@ def request_key(line: int, request: dict[str, Any]) -> str:
     Returns:
         A key such as ``L12-3f9a0c1b2d4e``.
     """
-    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if (
+        len(request) == 4
+        and request.get("image") is None
+        and request.get("image_strength") is None
+        and type(request.get("prompt")) is str
+        and type(request.get("mode")) is str
+    ):
+        # A plain prompt line, the common case: the same text `json.dumps` would give
+        # (sorted keys, compact, not ASCII-escaped), at a fraction of its cost.
+        canonical = (
+            '{"image":null,"image_strength":null,"mode":'
+            f'{_encode(request["mode"])},"prompt":{_encode(request["prompt"])}}}'
+        )
+    else:
+        canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
     return f"L{line}-{digest}"
 
 
-@dataclass
+def key_parts(key: str) -> tuple[int, int] | None:
+    """A key's line number and hash as integers, or None for a key not of this format."""
+    line, sep, digest = key.partition("-")
+    if not sep or not line.startswith("L") or not line[1:].isdigit():
+        return None
+    try:
+        return int(line[1:]), int(digest, 16)
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
 class KeyState:
     """What the journal knows about one request after replay.
 
@@ -69,6 +136,8 @@ class KeyState:
         message: The failure's message.
         final: Whether a failure is final.
         adopted: Whether the job id came from ``--adopt`` rather than from a submit.
+        price: The list price counted for its submit (a string), if one was journaled.
+        sandbox: The job ran in an in-process sandbox of an earlier run (now gone).
     """
 
     kind: str
@@ -79,20 +148,44 @@ class KeyState:
     message: str | None = None
     final: bool = False
     adopted: bool = False
+    price: str | None = None
+    sandbox: bool = False
 
 
 class Journal:
-    """Append-only, fsync'd journal in the output directory.
+    """Append-only journal in the output directory, with group commits.
 
     Args:
         directory: The batch's output directory (created if missing).
+        read_only: Only read it (``--dry-run``): nothing is created, locked or written.
+
+    Attributes:
+        states: The requests not finished, by key (what is left to do or to report).
+        done: Finished requests: line number to the hash part of its key.
+        done_cost: The summed cost of every finished request in the journal.
+        done_counted: The summed worst case of finished requests (for a spend cap).
+        records: Records read at open.
     """
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path, *, read_only: bool = False) -> None:
         self.path = directory / JOURNAL_NAME
         self.states: dict[str, KeyState] = {}
-        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
+        self.done: dict[int, int] = {}
+        self.done_cost = Decimal("0.00")
+        self.done_counted = Decimal("0.00")
+        self.records = 0
+        #: The batch file the compacted record was written for (its stamp and size).
+        self.source: dict[str, object] | None = None
+        self._sandbox_run = False
+        self._written = 0
+        self._synced = 0
+        self._syncing: asyncio.Future[None] | None = None
+        self._file: IO[str] | None = None
+        if read_only:
+            self._replay()
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
         try:
             _lock(self._file)
         except BaseException:
@@ -102,6 +195,8 @@ class Journal:
         _remove_partial_downloads(directory)
         if self._file.tell() == 0:
             _fsync_dir(directory)
+        elif self._history_is_long():
+            self._compact()
         elif not self._ends_with_newline():
             # A kill in the middle of a write leaves a torn last line; start clean after it.
             self._file.write("\n")
@@ -115,58 +210,276 @@ class Journal:
     def _replay(self) -> None:
         if not self.path.exists():
             return
+        loads = json.loads
         with open(self.path, encoding="utf-8", errors="replace") as file:
             for text in file:
                 try:
-                    record = json.loads(text)
+                    record = loads(text)
                 except ValueError:
                     continue  # the torn tail of a killed write: it was never acted on
-                if isinstance(record, dict) and isinstance(record.get("key"), str):
-                    self._apply(record)
+                if isinstance(record, dict):
+                    self.records += 1
+                    if isinstance(record.get("key"), str):
+                        self._apply(record)
+                    elif record.get("t") == "run":
+                        self._sandbox_run = bool(record.get("sandbox"))
+                    elif record.get("t") == "finished":
+                        self._apply_finished(record)
+
+    def _apply_finished(self, record: dict[str, Any]) -> None:
+        """A compacted record of many finished requests (see `_compact`)."""
+        lines, digests = record.get("lines"), record.get("keys")
+        if not isinstance(lines, list) or not isinstance(digests, list):
+            return
+        done = self.done
+        for line, digest in zip(lines, digests, strict=False):
+            done[line] = int(digest, 16)
+        self.done_cost += _decimal(record.get("cost"))
+        self.done_counted += _decimal(record.get("counted"))
+        source = record.get("source")
+        self.source = source if isinstance(source, dict) else None
 
     def _apply(self, record: dict[str, Any]) -> None:
         key, kind = record["key"], record.get("t")
+        if kind == "done":
+            self._finish(key, record)
+            return
         previous = self.states.get(key)
         job_id = record.get("job_id") or (previous.job_id if previous else None)
+        price = record.get("price") or (previous.price if previous else None)
         if kind == "intent":
             # A fresh intent starts a new submission attempt: earlier job-less states are over.
-            self.states[key] = KeyState("intent")
+            state = KeyState("intent", price=price)
         elif kind == "job":
-            self.states[key] = KeyState("job", job_id=job_id, adopted=bool(record.get("adopted")))
-        elif kind == "done":
-            self.states[key] = KeyState(
-                "done", job_id=job_id, path=record.get("path"), cost=record.get("cost")
-            )
+            state = KeyState("job", job_id=job_id, adopted=bool(record.get("adopted")), price=price)
         elif kind in ("failed", "unknown"):
-            self.states[key] = KeyState(
+            state = KeyState(
                 kind,
                 job_id=job_id,
                 reason=record.get("reason"),
                 message=record.get("message"),
                 final=bool(record.get("final")),
                 adopted=bool(previous and previous.adopted and previous.job_id == job_id),
+                price=price,
             )
+        else:
+            return
+        if kind == "job" and not state.adopted:
+            state.sandbox = self._sandbox_run
+        elif previous is not None and previous.job_id == job_id and kind != "intent":
+            state.sandbox = previous.sandbox
+        elif kind in ("intent", "unknown"):
+            state.sandbox = self._sandbox_run
+        self.states[key] = state
 
-    def write(self, kind: str, key: str, **fields: Any) -> None:
-        """Append one record and make it durable before returning.
+    def _finish(self, key: str, record: dict[str, Any]) -> None:
+        previous = self.states.pop(key, None)
+        parts = key_parts(key)
+        if parts is None:
+            return
+        line, digest = parts
+        if self.done.get(line) == digest:
+            return  # downloaded again after its file was deleted: paid once
+        self.done[line] = digest
+        cost = _decimal(record.get("cost"))
+        price = _decimal(record.get("price") or (previous.price if previous else None))
+        self.done_cost += cost
+        self.done_counted += max(cost, price)
+
+    @property
+    def sandbox_run(self) -> bool:
+        """Whether the latest ``run`` record says the jobs after it ran in a sandbox."""
+        return self._sandbox_run
+
+    def is_done(self, key: str, line: int | None = None) -> bool:
+        """Whether the journal holds this request as finished.
 
         Args:
-            kind: intent, job, done, failed or unknown.
             key: The request's key.
+            line: Its line number, when known (spares taking the key apart).
+        """
+        if not self.done:
+            return False  # a first run: no key to take apart
+        if line is not None:
+            digest = self.done.get(line)
+            return digest is not None and digest == int(key[-12:], 16)
+        parts = key_parts(key)
+        return parts is not None and self.done.get(parts[0]) == parts[1]
+
+    def write(self, kind: str, key: str | None, **fields: Any) -> None:
+        """Append one record; it survives the process being killed once this returns.
+
+        A power loss may still lose it until the next group commit (`durable`), which
+        starts in the background at once when an event loop runs.
+
+        Args:
+            kind: run, intent, job, done, failed or unknown.
+            key: The request's key (None for a ``run`` record).
             **fields: The record's other fields (never the token or the prompt).
         """
-        record = {"v": _VERSION, "t": kind, "key": key, "ts": round(time.time(), 3), **fields}
+        assert self._file is not None, "a read-only journal"
+        record = {"v": _VERSION, "t": kind, "ts": round(time.time(), 3), **fields}
+        if key is not None:
+            record["key"] = key
         self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._sync()
-        self._apply(record)
+        self._file.flush()
+        self._written += 1
+        self.records += 1
+        if key is not None:
+            self._apply(record)
+        else:
+            self._sandbox_run = bool(fields.get("sandbox"))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._sync()
+            self._synced = self._written
+            return
+        if self._syncing is None:
+            self._syncing = asyncio.ensure_future(self._group_commit())
+
+    async def durable(self) -> None:
+        """Wait until every record written so far is fsync'd (one fsync for many writers)."""
+        target = self._written
+        while self._synced < target:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._group_commit())
+            await asyncio.shield(self._syncing)
+
+    async def _group_commit(self) -> None:
+        try:
+            while self._synced < self._written and self._file is not None:
+                upto = self._written
+                await asyncio.to_thread(os.fsync, self._file.fileno())
+                self._synced = upto
+        finally:
+            self._syncing = None
 
     def _sync(self) -> None:
+        assert self._file is not None
         self._file.flush()
         os.fsync(self._file.fileno())
 
+    def _compact(self) -> None:
+        """Rewrite the journal as what is left (atomically): the history goes.
+
+        The finished requests become one record (their lines, key hashes and job ids, and
+        the summed cost), read back in milliseconds; every other request keeps one
+        record, from its replayed state.
+        """
+        assert self._file is not None
+        self._file.flush()
+        temp = self.path.with_name(self.path.name + ".compact")
+        jobs = self._finished_job_ids()
+        lines = sorted(self.done)
+        finished = {
+            "v": _VERSION,
+            "t": "finished",
+            "lines": lines,
+            "keys": [f"{self.done[line]:012x}" for line in lines],
+            "jobs": [jobs.get(line) for line in lines],
+            "cost": str(self.done_cost),
+            "counted": str(self.done_counted),
+        }
+        if self.source is not None and not self.states:
+            finished["source"] = self.source
+        del lines, jobs
+        with open(temp, "w", encoding="utf-8") as new:
+            new.write(json.dumps(finished, separators=(",", ":")) + "\n")
+            del finished
+            for key, state in self.states.items():
+                fields: dict[str, object] = {
+                    name: value
+                    for name, value in (
+                        ("job_id", state.job_id),
+                        ("reason", state.reason),
+                        ("message", state.message),
+                        ("price", state.price),
+                    )
+                    if value is not None
+                }
+                if state.final:
+                    fields["final"] = True
+                if state.adopted:
+                    fields["adopted"] = True
+                if state.sandbox:
+                    new.write(json.dumps({"v": _VERSION, "t": "run", "sandbox": True}) + "\n")
+                record = {"v": _VERSION, "t": state.kind, "key": key, **fields}
+                new.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+                if state.sandbox:
+                    new.write(json.dumps({"v": _VERSION, "t": "run", "sandbox": False}) + "\n")
+            new.flush()
+            os.fsync(new.fileno())
+        os.replace(temp, self.path)
+        _fsync_dir(self.path.parent)
+        # The lock stays on the old file's descriptor until the new one holds it.
+        old_file = self._file
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
+        _lock(self._file)
+        old_file.close()
+        self._sandbox_run = False
+        self.records = 1 + len(self.states)
+        self._written = self._synced = 0
+
+    def _finished_job_ids(self) -> dict[int, str]:
+        """Line to job id of each finished request, read back from the file."""
+        found: dict[int, str] = {}
+        with open(self.path, encoding="utf-8", errors="replace") as file:
+            for text in file:
+                if '"done"' not in text and '"finished"' not in text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    continue
+                if record.get("t") == "finished":
+                    for line, job in zip(
+                        record.get("lines", []), record.get("jobs", []), strict=False
+                    ):
+                        if isinstance(job, str):
+                            found[line] = job
+                    continue
+                key = record.get("key")
+                parts = key_parts(key) if isinstance(key, str) else None
+                job_id = record.get("job_id")
+                if parts is not None and self.done.get(parts[0]) == parts[1] and job_id:
+                    found[parts[0]] = str(job_id)
+        return found
+
+    def job_ids_of(self, keys: Iterable[str]) -> dict[str, str]:
+        """The job ids of finished requests (read from the file; for images gone missing)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        by_line = self._finished_job_ids()
+        found: dict[str, str] = {}
+        for key in wanted:
+            parts = key_parts(key)
+            if parts is not None and parts[0] in by_line:
+                found[key] = by_line[parts[0]]
+        return found
+
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Make everything durable, compact a long history, and close the file."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._sync()
+            if self._history_is_long():
+                with contextlib.suppress(OSError):
+                    self._compact()
+            self._file.close()
+
+    def _history_is_long(self) -> bool:
+        return self.records > _COMPACT_MIN_RECORDS and self.records > _COMPACT_RATIO * (
+            len(self.states) + 1
+        )
+
+
+def _decimal(value: object) -> Decimal:
+    try:
+        return Decimal(str(value)) if value is not None else Decimal(0)
+    except ArithmeticError:
+        return Decimal(0)
 
 
 class JournalLockedError(Exception):

@@ -114,15 +114,18 @@ def _install(point: str) -> None:
     elif point == "batch-submit":
         from sharkapi_ext import AsyncSharkAPI
 
-        original_submit = AsyncSharkAPI.submit
+        # The batch journals its intent at the wire (the client's on_sending hook, just
+        # before the exchange): pause right after that, before the POST goes out.
+        original_exchange = AsyncSharkAPI._exchange
 
-        async def submit(self: AsyncSharkAPI, *args: Any, **kwargs: Any) -> Any:
-            sys.stderr.write(f"PAUSED {point}\n")
-            sys.stderr.flush()
-            await asyncio.sleep(PAUSE_SECONDS)
-            return await original_submit(self, *args, **kwargs)
+        async def exchange(self: AsyncSharkAPI, action: Any) -> Any:
+            if action.request.method == "POST":
+                sys.stderr.write(f"PAUSED {point}\n")
+                sys.stderr.flush()
+                await asyncio.sleep(PAUSE_SECONDS)
+            return await original_exchange(self, action)
 
-        AsyncSharkAPI.submit = submit  # type: ignore[method-assign]
+        AsyncSharkAPI._exchange = exchange  # type: ignore[method-assign]
     elif point != "none":
         raise SystemExit(f"unknown point {point!r}")
 

@@ -97,8 +97,9 @@ def test_batch_killed_and_resumed(resume_sandbox: Sandbox, tmp_path: Path, seed:
         by_prompt = {s.prompt: s.job_id for s in sandbox.submissions()}
         fix: list[str] = []
         for request in parse_batch_file(batch_file, "1k"):
-            state = journal.states[request.key]
-            if state.kind in ("intent", "unknown") and request.prompt in by_prompt:
+            state = journal.states.get(request.key)
+            unknown = state is not None and state.kind in ("intent", "unknown")
+            if unknown and request.prompt in by_prompt:
                 fix += ["--adopt", f"{request.line}:{by_prompt[request.prompt]}"]
         third = _run([*args, *fix, "--resubmit-unknown"], env)
         assert third.returncode == 0, third.stdout + third.stderr

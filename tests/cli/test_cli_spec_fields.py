@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from sharkapi_ext.cli import _batch as batch_module
 from sharkapi_ext.cli import cli
-from sharkapi_ext.cli._batch import parse_batch_file
+from sharkapi_ext.cli._batch import BatchFileError, parse_batch_file
 from sharkapi_ext.cli._fields import pop_extra_fields, request_field_options
 from sharkapi_ext.sandbox import Sandbox
 
@@ -97,7 +97,7 @@ def test_batch_lines_take_every_spec_field(tmp_path: Path) -> None:
 def test_batch_line_with_an_unknown_field_names_the_spec_fields(tmp_path: Path) -> None:
     path = tmp_path / "batch.jsonl"
     path.write_text('{"prompt": "a", "sead": 3}\n', encoding="utf-8")
-    with pytest.raises(click.UsageError, match="sead") as info:
+    with pytest.raises(BatchFileError, match="sead") as info:
         parse_batch_file(path, spec.DEFAULT_MODE)
     for name in spec.GENERATE_REQUEST_FIELDS:
         assert name in str(info.value)

@@ -43,7 +43,7 @@ def _option_for(field: dataclasses.Field[Any], help_text: str, rate: click.Param
     if isinstance(default, bool):
         return click.option(name, is_flag=True, default=default, help=help_text)
     if default is None:  # an optional limit, such as the requests a second
-        return click.option(name, type=rate, metavar="N", default=None, help=help_text)
+        return click.option(name, type=rate, default=None, help=help_text)
     if field.name.startswith("rate_"):
         return click.option(
             name, type=click.FloatRange(0, 1), metavar="SHARE", default=default, help=help_text

@@ -201,13 +201,16 @@ class AsyncSharkAPI(BaseClient):
     # -- the driver: the only place this class does I/O -------------------------------
 
     async def _run(self, flow: Flow[T]) -> T:
-        with Steps(flow) as steps:
-            for action in steps:
+        steps = Steps(flow)
+        try:
+            while (action := steps.next()) is not None:
                 try:
                     steps.result = await self._perform(action)
                 except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
                     steps.throw(exc)
-        return steps.value
+            return steps.value
+        finally:
+            flow.close()
 
     async def _perform(self, action: Action) -> Any:
         if isinstance(action, Sleep):

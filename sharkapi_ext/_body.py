@@ -14,7 +14,7 @@ Each sink also says what each failure is (a timeout, a body that does not decode
 the errors are the right ones for the caller: httpx's for an API answer, which the
 retry rules read, and `DownloadError` for a download.
 
-Both drivers read every body the same way (`SharkAPI._exchange`, and its async twin):
+Both drivers read every body the same way (`SharkAPI._perform`, `AsyncSharkAPI._exchange`):
 make the action's reader (`Send.reader`, `Fetch.reader`), `start` it, `feed` it each raw
 chunk until it says stop, `finish` it for the result, and `close` it whatever happens.
 """
@@ -36,6 +36,9 @@ R = TypeVar("R", covariant=True)
 # The most one raw chunk may inflate to in one step: a compressed chunk is decoded in
 # pieces of at most this, so memory stays bounded whatever the ratio.
 _STEP = 1 << 20
+# The decoder of a body without a Content-Encoding. It keeps no state, so one serves
+# every body, and the reader passes such a body through without calling it.
+_IDENTITY = BodyDecoder(None)
 
 
 class BodySink(Protocol[R]):
@@ -83,7 +86,17 @@ class BodySink(Protocol[R]):
 class BodyReader(Generic[R]):
     """Decodes one answer's raw body into a sink, within its cap and by its deadline."""
 
-    __slots__ = ("clock", "deadline", "decoder", "limit", "over", "response", "sink", "size")
+    __slots__ = (
+        "clock",
+        "close",
+        "deadline",
+        "decoder",
+        "limit",
+        "over",
+        "response",
+        "sink",
+        "size",
+    )
 
     def __init__(
         self,
@@ -99,7 +112,9 @@ class BodyReader(Generic[R]):
         self.clock = clock
         self.size = 0
         self.over = False
-        self.decoder = BodyDecoder(None)
+        self.decoder = _IDENTITY
+        #: Releases what an unfinished body holds (the sink's temporary file); never raises.
+        self.close: Callable[[], None] = sink.close
 
     def start(self) -> bool:
         """Choose the decoder and open the sink.
@@ -117,18 +132,22 @@ class BodyReader(Generic[R]):
         sink = self.sink
         if response.is_stream_consumed:
             if sink.checks_read_encoding:
-                self._decoder_for(response)
+                encoding = response.headers.get("content-encoding")
+                if encoding is not None:
+                    self._decoder_for(encoding)
             sink.open(response)
             # iter_raw() would raise StreamConsumed; the decoded content is all there is.
             self.feed(response.content)
             return False
-        self.decoder = self._decoder_for(response)
+        encoding = response.headers.get("content-encoding")
+        if encoding is not None:
+            self.decoder = self._decoder_for(encoding)
         sink.open(response)
         return True
 
-    def _decoder_for(self, response: httpx.Response) -> BodyDecoder:
+    def _decoder_for(self, encoding: str) -> BodyDecoder:
         try:
-            return BodyDecoder(response.headers.get("content-encoding"))
+            return BodyDecoder(encoding)
         except UnsupportedEncoding as exc:
             raise self.sink.undecodable(exc) from exc
 
@@ -137,6 +156,8 @@ class BodyReader(Generic[R]):
         if self.clock() > self.deadline:
             raise self.sink.timed_out()
         decoder = self.decoder
+        if decoder is _IDENTITY:
+            return self._keep(chunk)
         try:
             out = decoder.feed(chunk, min(self.limit - self.size + 1, _STEP))
             while True:
@@ -166,13 +187,9 @@ class BodyReader(Generic[R]):
             Exception: The sink's errors: a compressed body that was cut short, or
                 whatever the sink finds wrong with the whole body.
         """
-        if not self.over:
+        if not self.over and self.decoder is not _IDENTITY:
             try:
                 self._keep(self.decoder.finish())
             except zlib.error as exc:
                 raise self.sink.undecodable(exc) from exc
         return self.sink.result(self.response)
-
-    def close(self) -> None:
-        """Release what an unfinished body holds (the sink's temporary file); never raises."""
-        self.sink.close()

@@ -95,22 +95,22 @@ class SharkAPI(BaseClient):
     # -- the driver: the only place this class does I/O -------------------------------
 
     def _run(self, flow: Flow[T]) -> T:
-        with Steps(flow) as steps:
-            for action in steps:
+        steps = Steps(flow)
+        try:
+            while (action := steps.next()) is not None:
                 try:
                     steps.result = self._perform(action)
                 except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
                     steps.throw(exc)
-        return steps.value
+            return steps.value
+        finally:
+            flow.close()
 
     def _perform(self, action: Action) -> Any:
         if isinstance(action, Sleep):
             self._sleep(action.seconds)
             return None
         self._check_open()
-        return self._exchange(action)
-
-    def _exchange(self, action: Send | Fetch) -> Any:
         response = self._open(action)
         reader = action.reader(response, self._clock)
         try:

@@ -271,11 +271,14 @@ class BaseClient(Polling):
     def _received(self, request: httpx.Request, response: httpx.Response) -> None:
         """What ``send`` does with an answer the SDK got from the transport itself."""
         response.request = request
-        headers = response.headers
-        # Without one of these the jar adds nothing (``CookieJar.make_cookies``), and
-        # handing it the answer costs ~35 µs: it is skipped, with no change in behaviour.
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            self._http.cookies.extract_cookies(response)
+        # Without a Set-Cookie (or Set-Cookie2) header the jar adds nothing
+        # (``CookieJar.make_cookies``), and handing it the answer costs ~35 µs: it is
+        # skipped, with no change in behaviour. One pass over the raw names: each
+        # ``"set-cookie" in headers`` raises and catches a KeyError when it is absent.
+        for name, _ in response.headers.raw:
+            if name.lower().startswith(b"set-cookie"):
+                self._http.cookies.extract_cookies(response)
+                break
         if _httpx_logger.isEnabledFor(logging.INFO):
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',

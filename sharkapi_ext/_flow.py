@@ -4,10 +4,11 @@ Each operation is written once, as a generator (a "flow") that yields what it ne
 `Send`, `Fetch` or `Sleep`, and receives the result. `SharkAPI` and `AsyncSharkAPI` each
 hold only a small driver that performs those actions, with or without `await`, and holds
 nothing but I/O lines: `_run` walks the flow (`Steps` keeps the bookkeeping), `_perform`
-sleeps or sends, `_open` gets the answer's headers, and `_exchange` pours the raw body
-into the action's `BodyReader` (`_body`): "start; feed each raw chunk; finish", the same
-for an API answer (a `Reply`, through a `ReplySink`) and a download (a file, through the
-`DownloadSink`). So the twins share every line that does no I/O.
+sleeps or sends (the async one through its gate, `_exchange`), `_open` gets the answer's
+headers, and the raw body is poured into the action's `BodyReader` (`_body`): "start;
+feed each raw chunk; finish", the same for an API answer (a `Reply`, through a
+`ReplySink`) and a download (a file, through the `DownloadSink`). So the twins share
+every line that does no I/O.
 
 One call, end to end: `SharkAPI.get_job(job_id)` runs `self._run(self._get_job_flow(job_id))`.
 `_get_job_flow` (`_polling`) builds the request (`_requests`) and delegates to
@@ -123,7 +124,7 @@ class ReplySink:
     deadline is a `httpx.ReadTimeout`, one that does not decode a `httpx.DecodingError`.
     """
 
-    __slots__ = ("chunks", "limit", "request", "truncated")
+    __slots__ = ("chunks", "close", "limit", "request", "truncated", "write")
 
     # A body the transport already read was decoded by httpx: it is taken as it is.
     checks_read_encoding = False
@@ -131,15 +132,16 @@ class ReplySink:
     def __init__(self, request: httpx.Request, limit: int) -> None:
         self.request = request
         self.limit = limit
-        self.chunks: list[bytes] = []
         self.truncated = False
+        chunks: list[bytes] = []
+        self.chunks = chunks
+        # The list's own methods, called without a Python frame between (once per
+        # answer, or per chunk): keep decoded bytes; drop them when the reader closes.
+        self.write: Callable[[bytes], None] = chunks.append
+        self.close: Callable[[], None] = chunks.clear
 
     def open(self, response: httpx.Response) -> None:
         """Nothing to check or open for a body kept in memory."""
-
-    def write(self, data: bytes) -> None:
-        """Keep decoded bytes."""
-        self.chunks.append(data)
 
     def over_cap(self) -> None:
         """Keep what came within the cap; the `Reply` says it was cut."""
@@ -150,9 +152,6 @@ class ReplySink:
         chunks = self.chunks
         content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return Reply(response.status_code, response.headers, content, self.truncated)
-
-    def close(self) -> None:
-        """Nothing to release."""
 
     def timed_out(self) -> Exception:
         """A body still arriving at the deadline."""
@@ -165,18 +164,18 @@ class ReplySink:
         return httpx.DecodingError(f"the answer does not decode: {exc}", request=self.request)
 
 
-# `Steps.pending` once the flow returned from a `throw`.
+# `Steps.pending` once the flow has returned from a `throw`.
 _RETURNED: Final[Any] = object()
 
 
 class Steps(Generic[T]):
-    """A flow as a driver walks it: ``for action in steps``, each action it yields in turn.
+    """A flow as a driver walks it, one action at a time.
 
-    The driver performs each action and puts its outcome in: the result in `result`, or
-    an exception through `throw` (called in the driver's ``except`` block, so that what
-    the flow raises in turn has it as its context). The loop ends when the flow returns
-    its `value`, or with what the flow raises. As a context manager it closes the flow
-    on the way out, however that is.
+    The driver takes each action from `next` (None once the flow has returned its
+    `value`), performs it, and puts the outcome in: the result in `result`, or an
+    exception through `throw`, called in the driver's ``except`` block so that what
+    the flow raises in turn has it as its context. What the flow raises goes through
+    `next` and `throw` to the driver's caller.
     """
 
     __slots__ = ("flow", "pending", "result", "value")
@@ -187,27 +186,17 @@ class Steps(Generic[T]):
         self.pending: Action | None = None
         self.value: T
 
-    def __enter__(self) -> Steps[T]:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.flow.close()
-
-    def __iter__(self) -> Steps[T]:
-        return self
-
-    def __next__(self) -> Action:
+    def next(self) -> Action | None:
+        """The flow's next action, or None once it has returned (its value is `value`)."""
         action = self.pending
         if action is not None:  # the flow's answer to `throw`
             self.pending = None
-            if action is _RETURNED:
-                raise StopIteration
-            return action
+            return None if action is _RETURNED else action
         try:
             return self.flow.send(self.result)
         except StopIteration as stop:
             self.value = stop.value
-            raise
+            return None
 
     def throw(self, exc: BaseException) -> None:
         """Throw `exc` into the flow, which raises, or handles it and yields the next action."""

@@ -53,6 +53,17 @@ def _import_extra() -> type[HttpxAiohttpTransport]:
     return AiohttpTransport
 
 
+# Stands for an attribute that httpx-aiohttp does not have (None is a value it uses).
+_ABSENT: Any = object()
+
+
+@functools.cache  # asked on every request, like `_import_extra`
+def _session_class() -> type:
+    import aiohttp
+
+    return aiohttp.ClientSession
+
+
 @functools.cache
 def _table() -> _Table:
     """Pairs (aiohttp exception class, the httpx class the SDK's retry rules understand).
@@ -202,13 +213,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return response
 
     def _session(self) -> Any:
-        """The aiohttp session to send to directly, or None to go through `inner`."""
+        """The aiohttp session to send to directly, or None to go through `inner`.
+
+        ``client``, ``get_client`` and ``proxy`` are httpx-aiohttp 0.2's attributes, not
+        its documented API: when a release names them otherwise, or ``client`` holds
+        something other than an aiohttp session, every request takes `inner`'s public
+        ``handle_async_request`` (tests/client/test_private_hooks.py).
+        """
         inner = self.inner
-        if type(inner) is not _import_extra() or inner.proxy is not None:
+        if type(inner) is not _import_extra() or getattr(inner, "proxy", _ABSENT) is not None:
             return None
-        if callable(inner.client) or inner.client is None:
-            inner.client = inner.get_client()  # as httpx-aiohttp does on its first request
-        return inner.client
+        client = getattr(inner, "client", _ABSENT)
+        get_client = getattr(inner, "get_client", None)
+        if client is _ABSENT or get_client is None:
+            return None
+        if callable(client) or client is None:
+            client = inner.client = get_client()  # as httpx-aiohttp does on its first request
+        return client if isinstance(client, _session_class()) else None
 
     async def _send(self, session: Any, request: httpx.Request) -> httpx.Response:
         # What httpx_aiohttp.AiohttpTransport.handle_async_request does, minus a context

@@ -455,7 +455,9 @@ def job_outcome(exc: BaseException) -> JobOutcome:
     Works on the SDK's errors (`SharkAPIError.job_may_exist` and ``job_id``) and on an
     interruption of a submit or a generate (``asyncio.CancelledError``,
     ``KeyboardInterrupt``), which the SDK marks with the attributes
-    ``sharkapi_job_may_exist`` and ``sharkapi_job_id`` and a note.
+    ``sharkapi_job_may_exist`` and ``sharkapi_job_id`` and a note. An exception raised
+    while handling a marked one (``asyncio.wait_for``'s ``TimeoutError``, a second
+    Ctrl-C) carries it in its ``__context__``, which is searched too.
 
     Args:
         exc: Any exception an SDK call raised.
@@ -464,13 +466,19 @@ def job_outcome(exc: BaseException) -> JobOutcome:
         ``JobOutcome(may_exist, job_id)``; ``(False, None)`` when nothing says a job
         was created.
     """
-    if isinstance(exc, SharkAPIError):
-        return JobOutcome(exc.job_may_exist, exc.job_id)
-    may_exist = getattr(exc, _MAY_EXIST_ATTR, False)
-    job_id = getattr(exc, _JOB_ID_ATTR, None)
-    if not isinstance(may_exist, bool) or not isinstance(job_id, str | None):
-        return _NO_JOB
-    return JobOutcome(may_exist or job_id is not None, job_id)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SharkAPIError):
+            return JobOutcome(current.job_may_exist, current.job_id)
+        may_exist = getattr(current, _MAY_EXIST_ATTR, False)
+        job_id = getattr(current, _JOB_ID_ATTR, None)
+        valid = isinstance(may_exist, bool) and isinstance(job_id, str | None)
+        if valid and (may_exist or job_id is not None):
+            return JobOutcome(True, job_id)
+        current = current.__context__
+    return _NO_JOB
 
 
 def record_interrupted_job(exc: BaseException, job_id: str | None) -> None:

@@ -18,6 +18,13 @@ a real account may be suspended). So every request of a client (submits, polls,
   requests; a submit waiting for a token goes before any poll, since when requests are
   scarce, starting a job is worth more than asking early about one already running.
 
+The bucket is a dozen lines here rather than a library's: aiolimiter is asyncio-only
+(the sync twin needs the same gate) and waits itself, where a flow must only be told how
+long to wait; limits and pyrate-limiter answer "allowed or not" for a fixed rate, and
+this rate changes with every answer. None adapts, so the adaptive part would be ours
+either way, and the whole stays sans-I/O: both twins share it, tests drive it with a
+fake clock.
+
 `Pacer.delay` is all a flow needs: it answers "go now" (and takes the token) or "ask
 again in so many seconds", which the flow turns into a `Sleep` bounded by its deadline
 (`_retry.RetryingRequests._pace_flow`). Thread-safe: the sync client may be shared by

@@ -32,6 +32,15 @@ __all__ = ["KeepAlivePool", "async_transport"]
 # Idle connections are all checked at most this often (seconds); a connection is also
 # checked right before it is reused, so a stale one is never handed out.
 _SWEEP_INTERVAL: Final = 1.0
+# The private state of httpcore 1.0.x's pool that `KeepAlivePool` reads: a pool without
+# any of it is another design, and keeps httpcore's own assignment step.
+_POOL_STATE: Final = (
+    "_assign_requests_to_connections",
+    "_connections",
+    "_requests",
+    "_max_connections",
+    "_max_keepalive_connections",
+)
 
 
 class KeepAlivePool(httpcore.AsyncConnectionPool):
@@ -111,11 +120,16 @@ def async_transport(limits: httpx.Limits, verify: ssl.SSLContext) -> httpx.Async
         verify: The TLS context.
 
     Returns:
-        The transport; on another httpcore version, httpx's own, unchanged.
+        The transport; on another httpcore version (or a pool without 1.0.x's
+        private state), httpx's own, unchanged.
     """
     transport = httpx.AsyncHTTPTransport(limits=limits, verify=verify)
     pool = getattr(transport, "_pool", None)
-    if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
+    if (
+        type(pool) is httpcore.AsyncConnectionPool
+        and httpcore.__version__.startswith("1.0.")
+        and all(hasattr(pool, name) for name in _POOL_STATE)
+    ):
         # Same state and constructor; only the assignment step differs.
         pool.__class__ = KeepAlivePool
     return transport

@@ -48,6 +48,7 @@ from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._interrupt import interrupt_lines, progress
 from ._journal import JournalLockedError
 from ._output import check_destination, check_directory
+from ._sandbox_options import fault_options
 
 __all__ = ["cli"]
 
@@ -757,61 +758,7 @@ def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> D
     help="Balance of the ready token, e.g. 5.00 (default 100.00).",
 )
 @click.option("--seed", metavar="N", type=int, help="Seed of the fault generator.")
-@click.option(
-    "--rate-429",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share of requests answered 429.",
-)
-@click.option(
-    "--rate-503",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share answered 503.",
-)
-@click.option(
-    "--rate-500",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share answered by an HTML 500.",
-)
-@click.option(
-    "--rate-502",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share answered by an HTML 502.",
-)
-@click.option(
-    "--rate-slow",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share delayed by --slow-seconds.",
-)
-@click.option(
-    "--slow-seconds",
-    metavar="SECONDS",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Delay of a slow answer.",
-)
-@click.option(
-    "--rate-drop-after-create",
-    type=click.FloatRange(0, 1),
-    metavar="SHARE",
-    default=0.0,
-    help="Share of submits whose job is created and whose connection is then dropped.",
-)
-@click.option(
-    "--rate-limit-per-second",
-    type=RATE,
-    help="Requests per second per token above which 429 is answered.",
-)
+@fault_options(RATE)
 def sandbox(
     host: str,
     port: int,

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final
 
 import click
+
+from sharkapi_ext import JobOutcome, job_outcome
 
 __all__ = ["JobOutcome", "Progress", "interrupt_lines", "job_outcome", "progress"]
 
@@ -50,33 +52,6 @@ def progress(ctx: click.Context) -> Progress:
     if not isinstance(found, Progress):
         found = ctx.meta[_KEY] = Progress()
     return found
-
-
-class JobOutcome(NamedTuple):
-    """What an interrupted submit left behind, as the client recorded it on the exception."""
-
-    may_exist: bool
-    job_id: str | None
-
-
-def job_outcome(exc: BaseException) -> JobOutcome:
-    """What the client says an interrupt left behind, following the exception's context.
-
-    The client marks a `KeyboardInterrupt` that interrupts a submit (``sharkapi_job_id``,
-    ``sharkapi_job_may_exist``). A second Ctrl-C during teardown raises a new exception
-    whose ``__context__`` holds the first, so the chain is searched.
-    """
-    # Read by attribute until the client exports `sharkapi_ext.job_outcome`; then call it.
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        job_id = getattr(current, "sharkapi_job_id", None)
-        may_exist = getattr(current, "sharkapi_job_may_exist", False)
-        if job_id is not None or may_exist:
-            return JobOutcome(True, job_id if isinstance(job_id, str) else None)
-        current = current.__context__
-    return JobOutcome(False, None)
 
 
 def interrupt_lines(

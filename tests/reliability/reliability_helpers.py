@@ -1,8 +1,10 @@
 """Helpers shared by the reliability tests (imported by name: tests/ has no packages).
 
-Figures: every test calls `record(name, figures)`. When the environment variable
-`SHARKAPI_RELIABILITY_FIGURES` names a directory, the figures are also written there as
-`<name>.json`, which is how `scripts/reliability` builds RELIABILITY.md from real runs.
+Figures: a test that measures one run calls `record(name, figures)`; tests whose cases
+note what they tried in module globals leave the figures to `scripts/reliability`
+(conftest.py hands it those notes). When the environment variable
+`SHARKAPI_RELIABILITY_FIGURES` names a directory, both are written there as JSON, which is
+how `scripts/reliability` builds RELIABILITY.md from real runs.
 """
 
 from __future__ import annotations

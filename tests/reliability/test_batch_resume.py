@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_helpers import record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 import test_cli_batch_resume as resume
@@ -54,18 +53,3 @@ def test_batch_kill_and_resume(seed: int, tmp_path: Path) -> None:
     )
     if error is not None:
         raise error
-
-
-def test_zz_batch_resume_figures() -> None:
-    if not RUNS:
-        pytest.skip("run with the cases above")
-    record(
-        "batch_resume",
-        {
-            "seeds": len(RUNS),
-            "kill_points": sum(r["kills"] for r in RUNS),
-            "passed": sum(bool(r["passed"]) for r in RUNS),
-            "duplicate_submissions": sum(r["duplicate_submissions"] for r in RUNS),
-            "runs": RUNS,
-        },
-    )

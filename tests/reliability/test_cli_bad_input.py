@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from reliability_helpers import RawServer, record
+from reliability_helpers import RawServer
 
 from sharkapi_ext.cli._app import cli
 
@@ -76,9 +76,3 @@ def _check(case: list[str], tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: " ".join(a[:12] for a in c))
 def test_cli_hostile_arguments(case: list[str], tmp_path: Path) -> None:
     _check(case, tmp_path)
-
-
-def test_zz_cli_bad_input_figures() -> None:
-    if not TRIED:
-        pytest.skip("run with the cases above")
-    record("cli_bad_input", {"cases": len(TRIED)})

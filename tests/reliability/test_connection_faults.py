@@ -17,7 +17,7 @@ import threading
 
 import httpx_aiohttp  # noqa: F401  # its first import (~0.4 s) must not count as a call's time
 import pytest
-from reliability_helpers import RawServer, Stopwatch, record
+from reliability_helpers import RawServer, Stopwatch
 
 from sharkapi_ext import (
     APIConnectionError,
@@ -201,22 +201,6 @@ def test_connection_refused_submit_is_retried_and_not_outcome_unknown() -> None:
         error = _call(twin, "submit", f"http://127.0.0.1:{port}", max_retries=1)
         assert isinstance(error, APIConnectionError), error
         assert not isinstance(error, SubmissionOutcomeUnknownError), error
-
-
-def test_zz_connection_fault_figures() -> None:
-    """Runs last in this module: records the table of the cases above."""
-    if not RESULTS:
-        pytest.skip("run with the parametrized cases")
-    record(
-        "connection_faults",
-        {
-            "cases": len(RESULTS),
-            "timeout_seconds": TIMEOUT,
-            "margin_seconds": MARGIN,
-            "max_seconds": max(r["seconds"] for r in RESULTS),
-            "table": RESULTS,
-        },
-    )
 
 
 def stall_image_body(server: RawServer, conn: socket.socket) -> None:

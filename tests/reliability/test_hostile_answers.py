@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import record, scale
+from reliability_helpers import scale
 
 from sharkapi_ext import AsyncSharkAPI, Job, JobStatus, SharkAPI, SharkAPIError
 
@@ -191,16 +191,3 @@ def test_hostile_answers(op: str, twin: str) -> None:
         assert isinstance(result, Job | JobStatus)
 
     run()
-
-
-def test_zz_hostile_answer_figures() -> None:
-    if not COUNTS:
-        pytest.skip("run with the cases above")
-    record(
-        "hostile_answers",
-        {
-            "cases_total": sum(COUNTS.values()),
-            "cases_by_call": dict(sorted(COUNTS.items())),
-            "outcomes": dict(sorted(OUTCOMES.items())),
-        },
-    )

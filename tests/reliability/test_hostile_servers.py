@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx_aiohttp  # noqa: F401  # its first import (~0.4 s) must not count as a call's time
 import pytest
-from reliability_helpers import RawServer, record
+from reliability_helpers import RawServer
 
 from sharkapi_ext import (
     MAX_IMAGE_BYTES,
@@ -897,21 +897,4 @@ def test_class9_only_literal_loopback_names_allow_plain_http() -> None:
         0.0,
         refused=6,
         allowed_literal_loopback=6,
-    )
-
-
-def test_zz_hostile_server_figures() -> None:
-    """Runs last in this module: records the rows of the cases above."""
-    if not ROWS:
-        pytest.skip("run with the cases above")
-    classes = sorted({r["class"] for r in ROWS})  # type: ignore[type-var]
-    record(
-        "hostile_servers",
-        {
-            "cases": len(ROWS),
-            "classes": classes,
-            "timeout_seconds": TIMEOUT,
-            "slack_seconds": SLACK,
-            "rows": ROWS,
-        },
     )

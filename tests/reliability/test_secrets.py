@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reliability_helpers import RawServer, record
+from reliability_helpers import RawServer
 
 from sharkapi_ext import (
     APIConnectionError,
@@ -412,9 +412,3 @@ def test_download_limits(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("escaped*"))
     figures["server_names"] = {"saved_as": result.name}
     FIGURES["downloads"] = figures
-
-
-def test_zz_secrets_figures() -> None:
-    if not FIGURES:
-        pytest.skip("run with the cases above")
-    record("secrets", FIGURES)

@@ -46,6 +46,19 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def clocked_sandbox(clock: FakeClock) -> Iterator[Sandbox]:
+    """A real server (FAST timings) whose jobs age on the test's fake clock, not in real time.
+
+    `Sandbox` builds its own `SandboxState`; its clock is swapped before the server starts
+    (the state reads it for every status), so a test moves jobs on with ``clock.advance``.
+    """
+    sandbox = Sandbox(FAST)
+    sandbox.state._clock = clock
+    with sandbox:
+        yield sandbox
+
+
+@pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(
         base_url=sandbox.base_url, headers={"Authorization": f"Bearer {sandbox.token}"}

@@ -99,15 +99,19 @@ async def test_drop_after_create_in_process(api: httpx.AsyncClient, state: Sandb
     assert state.requests()[-1].status == 0
 
 
-def test_drop_after_create_over_http(client: httpx.Client, sandbox: Sandbox) -> None:
-    with pytest.raises(httpx.RemoteProtocolError, match="peer closed connection"):
-        client.post("/v1/generate", json=BODY, headers=fault("drop-after-create"))
-    [submission] = sandbox.submissions()
-    # The dropped job runs to the end and is charged like any other.
-    time.sleep(0.2)
-    assert [c.job_id for c in sandbox.ledger()] == [submission.job_id]
-    # The server is still healthy afterwards.
-    assert client.post("/v1/generate", json=BODY).status_code == 202
+def test_drop_after_create_over_http(clocked_sandbox: Sandbox, clock: FakeClock) -> None:
+    sandbox = clocked_sandbox
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    with httpx.Client(base_url=sandbox.base_url, headers=headers) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="peer closed connection"):
+            client.post("/v1/generate", json=BODY, headers=fault("drop-after-create"))
+        [submission] = sandbox.submissions()
+        assert sandbox.ledger() == []  # not done yet
+        # The dropped job runs to the end and is charged like any other.
+        clock.advance(1)
+        assert [c.job_id for c in sandbox.ledger()] == [submission.job_id]
+        # The server is still healthy afterwards.
+        assert client.post("/v1/generate", json=BODY).status_code == 202
 
 
 def test_drop_does_not_apply_to_failed_posts(client: httpx.Client) -> None:

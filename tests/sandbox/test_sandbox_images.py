@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sandbox_helpers
 from PIL import Image, ImageChops, ImageStat
 from sandbox_helpers import png_b64
 
@@ -143,11 +144,20 @@ def test_image_url_is_cross_origin_and_needs_no_token(
     assert leaked.has_authorization is True
 
 
-def test_image_404_until_complete(client: httpx.Client) -> None:
-    job_id = client.post("/v1/generate", json={"prompt": "p", "mode": "1k"}).json()["job_id"]
-    early = httpx.get(f"{client.base_url}/_sandbox/images/{job_id}.png")
-    assert early.status_code == 404
-    assert httpx.get(f"{client.base_url}/_sandbox/images/job_nope.png").status_code == 404
-    failed = client.post("/v1/generate", json={"prompt": "[fail]", "mode": "1k"}).json()["job_id"]
-    time.sleep(0.2)
-    assert httpx.get(f"{client.base_url}/_sandbox/images/{failed}.png").status_code == 404
+@pytest.mark.anyio
+async def test_image_404_until_complete(
+    api: httpx.AsyncClient, clock: sandbox_helpers.FakeClock
+) -> None:
+    """On the fake clock (1 s queued, 2 s processing): no real waiting, no race."""
+    post = {"prompt": "p", "mode": "1k"}
+    job_id = (await api.post("/v1/generate", json=post)).json()["job_id"]
+    image = f"/_sandbox/images/{job_id}.png"
+    assert (await api.get(image)).status_code == 404
+    assert (await api.get("/_sandbox/images/job_nope.png")).status_code == 404
+    failed = (await api.post("/v1/generate", json={**post, "prompt": "[fail]"})).json()["job_id"]
+    clock.advance(2.9)
+    assert (await api.get(image)).status_code == 404  # still processing
+    clock.advance(0.2)
+    assert (await api.get(f"/v1/jobs/{job_id}")).json()["status"] == "complete"
+    assert (await api.get(image)).status_code == 200
+    assert (await api.get(f"/_sandbox/images/{failed}.png")).status_code == 404

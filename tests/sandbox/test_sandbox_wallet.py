@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from decimal import Decimal
 
 import httpx
@@ -83,7 +82,10 @@ async def test_failed_jobs_release_their_reservation(
     assert state.balance("sk_test_two") == Decimal("0.00")
 
 
-def test_concurrent_polling_charges_each_job_once(sandbox: Sandbox) -> None:
+def test_concurrent_polling_charges_each_job_once(
+    clocked_sandbox: Sandbox, clock: FakeClock
+) -> None:
+    sandbox = clocked_sandbox
     token = sandbox.token
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=sandbox.base_url, headers=headers) as client:
@@ -91,7 +93,8 @@ def test_concurrent_polling_charges_each_job_once(sandbox: Sandbox) -> None:
             client.post("/v1/generate", json={"prompt": f"p{i}", "mode": "1k"}).json()["job_id"]
             for i in range(20)
         ]
-    time.sleep(0.2)  # FAST timings: every job is complete now, none settled yet
+    assert sandbox.ledger() == []
+    clock.advance(1)  # FAST timings: every job is complete now, none settled yet
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 

@@ -29,7 +29,7 @@ from ._core import (
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
-from ._flow import Fetch, Flow, Reply, Send, Sleep
+from ._flow import Action, Fetch, Flow, Reply, Send, Sleep, Steps
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
@@ -212,27 +212,24 @@ class AsyncSharkAPI(BaseClient):
     # -- the driver: the only place this class does I/O -------------------------------
 
     async def _run(self, flow: Flow[T]) -> T:
+        steps = Steps(flow)
         try:
-            action = next(flow)
-            while True:
+            while (action := steps.next()) is not None:
                 try:
-                    result = await self._perform(action)
+                    steps.result = await self._perform(action)
                 except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
-                    action = flow.throw(exc)
-                else:
-                    action = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+                    steps.throw(exc)
+            return steps.value
         finally:
             flow.close()
 
-    async def _perform(self, action: Send | Fetch | Sleep) -> Any:
+    async def _perform(self, action: Action) -> Any:
         if isinstance(action, Sleep):
             await self._sleep(action.seconds)
             return None
         self._check_open()
         request = action.request
-        deadline = action.deadline if isinstance(action, Send) else action.sink.deadline
+        deadline = action.deadline
         # Time spent waiting for the client's own gate is time before anything was sent:
         # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
         # submit stuck here is retried, not reported as "outcome unknown").
@@ -355,38 +352,32 @@ class AsyncSharkAPI(BaseClient):
         return deadlines
 
     async def _exchange(self, action: Send | Fetch) -> Any:
+        response = await self._open(action)
+        reader = action.reader(response, self._clock)
+        try:
+            if reader.start():
+                async for chunk in response.aiter_raw():
+                    if not reader.feed(chunk):
+                        break
+            return reader.finish()
+        finally:
+            reader.close()
+            await response.aclose()
+
+    async def _open(self, action: Send | Fetch) -> httpx.Response:
         request = action.request
         transport = None if isinstance(action, Fetch) else self._direct_transport(request)
-        if transport is not None:
-            try:
-                response = await transport.handle_async_request(request)
-            except httpx.RequestError as exc:
-                exc.request = request  # as send does: every error names its request
-                raise
-            self._received(request, response)
-        else:
+        if transport is None:
             # auth=None: the token is set per request by _core, never by a caller's client.
-            response = await self._http.send(
-                request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-            )
+            follow = isinstance(action, Fetch)
+            return await self._http.send(request, stream=True, follow_redirects=follow, auth=None)
         try:
-            if isinstance(action, Fetch) and response.is_success:
-                sink = action.sink
-                try:
-                    if sink.start(response):
-                        async for chunk in response.aiter_raw():
-                            sink.write_raw(chunk)
-                    return sink.finish()
-                finally:
-                    sink.discard()
-            reader = action.reader(self._clock)
-            if reader.start(response):
-                async for chunk in response.aiter_raw():
-                    if not reader.add(chunk):
-                        break
-            return reader.reply(response)
-        finally:
-            await response.aclose()
+            response: httpx.Response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as send does: every error names its request
+            raise
+        self._received(request, response)
+        return response
 
     # -- the public surface (documented on SharkAPI) ----------------------------------
 

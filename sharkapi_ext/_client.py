@@ -14,7 +14,7 @@ from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from ._core import BaseClient
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
-from ._flow import Fetch, Flow, Send, Sleep
+from ._flow import Action, Fetch, Flow, Send, Sleep, Steps
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
@@ -95,57 +95,48 @@ class SharkAPI(BaseClient):
     # -- the driver: the only place this class does I/O -------------------------------
 
     def _run(self, flow: Flow[T]) -> T:
+        steps = Steps(flow)
         try:
-            action = next(flow)
-            while True:
+            while (action := steps.next()) is not None:
                 try:
-                    result = self._perform(action)
+                    steps.result = self._perform(action)
                 except BaseException as exc:  # the flow decides; it re-raises what it cannot handle
-                    action = flow.throw(exc)
-                else:
-                    action = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+                    steps.throw(exc)
+            return steps.value
         finally:
             flow.close()
 
-    def _perform(self, action: Send | Fetch | Sleep) -> Any:
+    def _perform(self, action: Action) -> Any:
         if isinstance(action, Sleep):
             self._sleep(action.seconds)
             return None
         self._check_open()
+        response = self._open(action)
+        reader = action.reader(response, self._clock)
+        try:
+            if reader.start():
+                for chunk in response.iter_raw():
+                    if not reader.feed(chunk):
+                        break
+            return reader.finish()
+        finally:
+            reader.close()
+            response.close()
+
+    def _open(self, action: Send | Fetch) -> httpx.Response:
         request = action.request
         transport = None if isinstance(action, Fetch) else self._direct_transport(request)
-        if transport is not None:
-            try:
-                response = transport.handle_request(request)
-            except httpx.RequestError as exc:
-                exc.request = request  # as send does: every error names its request
-                raise
-            self._received(request, response)
-        else:
+        if transport is None:
             # auth=None: the token is set per request by _core, never by a caller's client.
-            response = self._http.send(
-                request, stream=True, follow_redirects=isinstance(action, Fetch), auth=None
-            )
+            follow = isinstance(action, Fetch)
+            return self._http.send(request, stream=True, follow_redirects=follow, auth=None)
         try:
-            if isinstance(action, Fetch) and response.is_success:
-                sink = action.sink
-                try:
-                    if sink.start(response):
-                        for chunk in response.iter_raw():
-                            sink.write_raw(chunk)
-                    return sink.finish()
-                finally:
-                    sink.discard()
-            reader = action.reader(self._clock)
-            if reader.start(response):
-                for chunk in response.iter_raw():
-                    if not reader.add(chunk):
-                        break
-            return reader.reply(response)
-        finally:
-            response.close()
+            response: httpx.Response = transport.handle_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as send does: every error names its request
+            raise
+        self._received(request, response)
+        return response
 
     # -- the public surface -----------------------------------------------------------
 

@@ -1,11 +1,13 @@
 """`BaseClient`: everything the sync and async clients share; nothing here does I/O.
 
-Configuration, request building and the submit, generate and download flows live here;
-the rest has one home each: what a valid submit is in `_validation`, the retry rules
-and the retry flow in `_retry`, polling and waiting in `_polling` (`BaseClient` inherits
-both flows), the flow protocol (`Send`, `Fetch`, `Sleep`, `Reply`) in `_flow`, and
-answers in `_models`. The twins `SharkAPI` and `AsyncSharkAPI` add only a small driver
-each (see `_flow` for one call walked from the public method to the driver).
+Configuration and the submit, generate and download flows live here; the rest has one
+home each: what a valid submit is in `_validation`, building API requests in
+`_requests`, the retry rules and the retry flow in `_retry`, polling and waiting in
+`_polling` (`BaseClient` inherits all three: `Polling` -> `RetryingRequests` ->
+`RequestBuilder`), the flow protocol (`Send`, `Fetch`, `Sleep`, `Reply`) in `_flow`,
+reading bodies in `_body`, and answers in `_models`. The twins `SharkAPI` and
+`AsyncSharkAPI` add only a small driver each (see `_flow` for one call walked from the
+public method to the driver).
 """
 
 from __future__ import annotations
@@ -51,8 +53,6 @@ from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ON_SENDING", "BaseClient"]
 
-HeaderList = list[tuple[bytes, bytes]]
-
 logger = logging.getLogger("sharkapi")
 # httpx logs each request it sends; requests sent straight to the transport still are.
 _httpx_logger = logging.getLogger("httpx")
@@ -70,8 +70,6 @@ MAX_CONNECTIONS: Final = 100
 DEFAULT_LIMITS: Final = httpx.Limits(
     max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
 )
-# Parsed job URLs kept for reuse by later polls (a few concurrent waits' worth).
-_URL_CACHE_SIZE: Final = 4096
 #: The request extension holding a submit's ``on_sending`` hook (see `_submit_flow`).
 ON_SENDING: Final = "sharkapi.on_sending"
 
@@ -185,9 +183,8 @@ class BaseClient(Polling):
             )
         self.base_url: httpx.URL = _resolve_base_url(base_url, allow_insecure_http)
         self._base = str(self.base_url)
-        self._url_cache: dict[str, httpx.URL] = {}
-        # (the SDK's own headers, the client's defaults they were merged with, the host, the result)
-        self._header_cache: list[tuple[Mapping[str, str], HeaderList, bytes, httpx.Headers]] = []
+        self._url_cache = {}
+        self._header_cache = []
         secret = _resolve_token(token)
         # What a server echoes of the token is cut out of every answer before it is kept.
         self._redactor = Redactor(secret)
@@ -276,11 +273,14 @@ class BaseClient(Polling):
     def _received(self, request: httpx.Request, response: httpx.Response) -> None:
         """What ``send`` does with an answer the SDK got from the transport itself."""
         response.request = request
-        headers = response.headers
-        # Without one of these the jar adds nothing (``CookieJar.make_cookies``), and
-        # handing it the answer costs ~35 µs: it is skipped, with no change in behaviour.
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            self._http.cookies.extract_cookies(response)
+        # Without a Set-Cookie (or Set-Cookie2) header the jar adds nothing
+        # (``CookieJar.make_cookies``), and handing it the answer costs ~35 µs: it is
+        # skipped, with no change in behaviour. One pass over the raw names: each
+        # ``"set-cookie" in headers`` raises and catches a KeyError when it is absent.
+        for name, _ in response.headers.raw:
+            if name.lower().startswith(b"set-cookie"):
+                self._http.cookies.extract_cookies(response)
+                break
         if _httpx_logger.isEnabledFor(logging.INFO):
             _httpx_logger.info(
                 'HTTP Request: %s %s "%s %d %s"',
@@ -333,81 +333,6 @@ class BaseClient(Polling):
     def __repr__(self) -> str:
         # The token is deliberately absent.
         return f"{type(self).__name__}(base_url={str(self.base_url)!r})"
-
-    # -- requests ---------------------------------------------------------------------
-
-    def _build(
-        self,
-        method: str,
-        url: str,
-        timeout: float,
-        *,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | ImageBody | None = None,
-    ) -> httpx.Request:
-        """A request to the API itself (`url` is built from `base_url`): it carries the token.
-
-        It is built here rather than by ``http_client.build_request``, which would parse
-        `url` again and merge it with the client's base URL: a quarter of a poll's cost.
-        The caller's default headers, cookies and query parameters still apply. The body
-        goes in as a stream, with the headers httpx would add for it (``Host``,
-        ``Content-Length``) set here: httpx's own way rebuilds the headers twice more,
-        a third of this method's cost.
-        """
-        http = self._http
-        parsed = self._parsed_url(url)
-        stream = body if isinstance(body, ImageBody) else httpx.ByteStream(body or b"")
-        request = httpx.Request(
-            method,
-            parsed,
-            params=http.params or None,
-            headers=self._merged_headers(headers or self._auth, parsed.netloc),
-            cookies=http.cookies or None,
-            stream=stream,
-            # httpx.Timeout(timeout).as_dict(), without building the Timeout.
-            extensions={
-                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-            },
-        )
-        if isinstance(stream, ImageBody):
-            request.headers["Content-Length"] = str(stream.content_length)
-        else:
-            content = request.read()  # `request.content`, as for a body httpx encoded itself
-            if body is not None:
-                request.headers["Content-Length"] = str(len(content))
-        return request
-
-    def _merged_headers(self, own: Mapping[str, str], netloc: bytes) -> httpx.Headers:
-        """The caller's client's default headers with the SDK's `own` over them.
-
-        Merged once per set of defaults: building `httpx.Headers` twice more per request
-        was a tenth of a poll's cost. A change to the client's headers is seen at once.
-        Kept as `httpx.Headers`, which `httpx.Request` copies as they are (each request
-        gets its own copy) instead of normalizing every header again. ``Host`` comes
-        first, as httpx puts it, unless the caller's client sets its own.
-        """
-        defaults = self._http.headers.raw
-        for cached_own, cached_defaults, cached_netloc, merged in self._header_cache:
-            if cached_own is own and cached_netloc == netloc and cached_defaults == defaults:
-                return merged
-        headers = self._http.headers.copy()
-        headers.update(own)
-        if "Host" not in headers:
-            headers = httpx.Headers([(b"Host", netloc), *headers.raw])
-        merged = headers
-        # `own` is one of the client's few long-lived header dicts; the defaults rarely
-        # change, so this stays tiny (capped all the same).
-        self._header_cache = [*self._header_cache[-7:], (own, defaults, netloc, merged)]
-        return merged
-
-    def _parsed_url(self, url: str) -> httpx.URL:
-        # Parsing a URL is a tenth of a poll's cost, and a wait polls one URL many times.
-        parsed = self._url_cache.get(url)
-        if parsed is None:
-            if len(self._url_cache) >= _URL_CACHE_SIZE:
-                self._url_cache.clear()
-            parsed = self._url_cache[url] = httpx.URL(url)
-        return parsed
 
     # -- operations -------------------------------------------------------------------
 

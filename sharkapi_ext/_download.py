@@ -2,10 +2,11 @@
 
 The image goes to a temporary file beside its destination and is renamed into place
 only once it is complete and its magic bytes say PNG or JPEG, so a failure never
-leaves a partial file: not on a bad answer, not on a full disk. The size cap counts the
-bytes actually decoded, whatever Content-Length claims, and compressed transfer
-encodings are inflated here with a bound (`_decoding`), so a gzip bomb stops near the
-cap too; the deadline is checked on every raw chunk, even one that inflates to nothing.
+leaves a partial file: not on a bad answer, not on a full disk. `DownloadSink` is the
+file sink of the one body reader (`_body.BodyReader`): the size cap counts the bytes
+actually decoded, whatever Content-Length claims, and compressed transfer encodings are
+inflated with a bound (`_decoding`), so a gzip bomb stops near the cap too; the deadline
+is checked on every raw chunk, even one that inflates to nothing.
 
 The file's extension follows its content: a JPEG is never saved under a ``.png`` name
 (`image_extension`). Its mode follows the process's umask, like any file the caller
@@ -28,7 +29,7 @@ from typing import IO, Final
 
 import httpx
 
-from ._decoding import BodyDecoder, UnsupportedEncoding
+from ._decoding import UnsupportedEncoding
 from ._exceptions import DownloadError
 from ._images import image_kind
 
@@ -115,7 +116,18 @@ def _stem(job_id: str | None, url: str) -> str:
 
 
 class DownloadSink:
-    """Receives one download's raw bytes and turns them into a checked file, or nothing."""
+    """The file sink of a `BodyReader` (`_body`): a download, as a checked file or nothing.
+
+    The reader decodes the raw body, counts it against ``max_bytes`` and checks the
+    deadline on every raw chunk; this sink refuses a declared size over the cap, writes
+    to a temporary file beside the destination (checking the deadline again before each
+    write, which a slow disk or a large inflated piece can make long), checks the magic
+    bytes, and renames the file into place once the body is complete.
+    """
+
+    # The download asks for no encoding: one it cannot undo is refused, even when the
+    # transport had already read the body.
+    checks_read_encoding = True
 
     def __init__(
         self,
@@ -133,12 +145,15 @@ class DownloadSink:
         self.max_bytes = max_bytes
         self.deadline = deadline
         self.clock = clock
-        self.received = 0
         self._head = b""
         self._kind: str | None = None
         self._file: IO[bytes] | None = None
         self._temp: Path | None = None
-        self._decoder = BodyDecoder(None)
+
+    @property
+    def limit(self) -> int:
+        """The cap the reader counts the decoded bytes against: ``max_bytes``."""
+        return self.max_bytes
 
     def error(self, message: str, status_code: int | None = None) -> DownloadError:
         """A `DownloadError` about this download."""
@@ -148,21 +163,21 @@ class DownloadSink:
             job_id=self.job_id,
         )
 
-    def start(self, response: httpx.Response) -> bool:
-        """Check the headers and open the temporary file.
+    def timed_out(self) -> DownloadError:
+        """The download is still arriving at its deadline."""
+        return self.error("took longer than its timeout")
 
-        Returns:
-            True when the caller must now stream the raw body into `write_raw`; False
-            when the transport had already read the body (mock and caching transports
-            do), which is then written here, as httpx decoded it.
-        """
+    def undecodable(self, exc: zlib.error | UnsupportedEncoding) -> DownloadError:
+        """The body does not decode, or has an encoding this client cannot undo."""
+        if isinstance(exc, UnsupportedEncoding):
+            return self.error(str(exc))
+        return self.error(f"the compressed body does not decode ({exc})")
+
+    def open(self, response: httpx.Response) -> None:
+        """Check the declared size and open the temporary file."""
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise self.error(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
-        try:
-            self._decoder = BodyDecoder(response.headers.get("content-encoding"))
-        except UnsupportedEncoding as exc:
-            raise self.error(str(exc)) from exc
         folder = self.path if self.is_directory else self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -172,37 +187,15 @@ class DownloadSink:
                 f"cannot write to {shown_path(folder)}: {getattr(exc, 'strerror', None) or exc}"
             ) from exc
         self._file = os.fdopen(handle, "wb")
-        if not response.is_stream_consumed:
-            return True
-        # iter_raw() would raise StreamConsumed; the decoded content is all there is.
-        self._decoder = BodyDecoder(None)
-        self._write(response.content)
-        return False
 
-    def write_raw(self, chunk: bytes) -> None:
-        """Take one chunk as it came off the wire (still transfer-encoded)."""
+    def over_cap(self) -> None:
+        """The body is over ``max_bytes``: the download fails."""
+        raise self.error(f"over the {self.max_bytes}-byte cap")
+
+    def write(self, data: bytes) -> None:
+        """Write decoded bytes, checking the magic bytes once the first 8 are in."""
         if self.clock() > self.deadline:
-            raise self.error("took longer than its timeout")
-        try:
-            # max_length bounds what one compressed chunk can expand to in memory.
-            out = self._decoder.feed(chunk, self._room())
-            self._write(out)
-            while self._decoder.pending:
-                self._write(self._decoder.feed(b"", self._room()))
-        except zlib.error as exc:
-            raise self.error(f"the compressed body does not decode ({exc})") from exc
-
-    def _room(self) -> int:
-        return min(self.max_bytes - self.received + 1, 1 << 20)
-
-    def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        self.received += len(data)
-        if self.received > self.max_bytes:
-            raise self.error(f"over the {self.max_bytes}-byte cap")
-        if self.clock() > self.deadline:
-            raise self.error("took longer than its timeout")
+            raise self.timed_out()
         if self._kind is None:
             self._head += data[: 8 - len(self._head)]
             if len(self._head) >= 8:
@@ -215,12 +208,8 @@ class DownloadSink:
         except OSError as exc:  # a full disk must not escape as a bare OSError
             raise self.error(f"cannot write the file: {exc.strerror or exc}") from exc
 
-    def finish(self) -> Path:
+    def result(self, response: httpx.Response) -> Path:
         """Close the file, check it, and move it into place; returns the final path."""
-        try:
-            self._write(self._decoder.finish())
-        except zlib.error as exc:
-            raise self.error(f"the compressed body does not decode ({exc})") from exc
         if self._kind is None:
             raise self.error("the file is not a PNG or JPEG (too short)")
         assert self._file is not None
@@ -255,7 +244,7 @@ class DownloadSink:
             return self.path.with_suffix(extension)
         return self.path
 
-    def discard(self) -> None:
+    def close(self) -> None:
         """Remove the temporary file if the download did not finish; safe to call twice.
 
         Never raises: closing may flush buffered bytes to a full disk, and that error

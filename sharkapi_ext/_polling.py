@@ -9,8 +9,8 @@ pause; a failed poll inside it is retried until that deadline (it only means no 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import Final
 
 import httpx
 from sharkapi_spec import SUCCESS_STATUS
@@ -24,11 +24,9 @@ from ._exceptions import (
 )
 from ._flow import Flow, OutOfTime, Sleep
 from ._models import Job, JobStatus, parse_job_status
+from ._requests import RequestBuilder
 from ._retry import RequestKind, RetryingRequests
 from ._validation import check_callback, check_positive, job_id_of
-
-if TYPE_CHECKING:
-    from ._images import ImageBody
 
 __all__ = ["Polling"]
 
@@ -40,24 +38,11 @@ _MODERATED: Final = "moderated"
 _FAILED: Final = "failed"
 
 
-class Polling(RetryingRequests):
-    """The polling flows. A mixin of `BaseClient` (`_core`), which provides `_build`."""
+class Polling(RetryingRequests, RequestBuilder):
+    """The polling flows. A mixin of `BaseClient` (`_core`); requests come from `_build`."""
 
     poll_interval: float
     _job_url_prefix: str
-
-    if TYPE_CHECKING:
-
-        def _build(
-            self,
-            method: str,
-            url: str,
-            timeout: float,
-            *,
-            headers: Mapping[str, str] | None = None,
-            body: bytes | ImageBody | None = None,
-        ) -> httpx.Request:
-            raise NotImplementedError
 
     def _get_job_flow(self, job: object, deadline: float | None = None) -> Flow[JobStatus]:
         job_id = job_id_of(job)

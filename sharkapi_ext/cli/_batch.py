@@ -419,17 +419,17 @@ _EXTENSIONS: Final = tuple(dict.fromkeys(IMAGE_EXTENSIONS.values()))
 
 def _image_on_disk(out: Path | str, request: BatchRequest) -> Path | None:
     """The request's image file, if a run saved it."""
-    return _saved_image(os.fspath(out), request.file_name[:-4])
+    found = _saved_image(f"{os.fspath(out)}{os.sep}{request.file_name[:-4]}")
+    return None if found is None else Path(found)
 
 
-def _saved_image(out: str, stem: str) -> Path | None:
+def _saved_image(base: str) -> str | None:
     # The SDK writes atomically, so a file that exists is complete. Its extension
     # follows the content (a JPEG is saved as .jpg). Plain strings and os.path: a rerun
     # asks this once per line, and pathlib costs several times more per call.
-    base = f"{out}{os.sep}{stem}"
     for ext in _EXTENSIONS:
         if os.path.isfile(base + ext):
-            return Path(base + ext)
+            return base + ext
     return None
 
 
@@ -456,10 +456,13 @@ def _plan_finished(
         or {k: source.get(k) for k in ("size", "mtime_ns", "inode")} != _source_stamp(path)
     ):
         return None
-    out = str(journal.path.parent)
+    # One listing of the directory rather than a stat per image (several times faster).
+    names = set(os.listdir(journal.path.parent))
     for line, digest in journal.done.items():
-        if _saved_image(out, f"{line:05d}-{f'{digest:012x}'[:8]}") is None:
+        stem = f"{line:05d}-{digest:012x}"[:-4]
+        if stem + ".png" not in names and not any(stem + ext in names for ext in _EXTENSIONS):
             return None  # an image is gone: the full pass finds its job to download again
+    del names
     plan = BatchPlan(
         requests=len(journal.done),
         list_price=Decimal(str(source.get("list_price", "0"))),

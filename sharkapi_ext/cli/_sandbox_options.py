@@ -11,6 +11,7 @@ no edit here.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,12 +29,26 @@ _OWN_OPTIONS = frozenset({"seed"})
 
 
 def _help_lines() -> dict[str, str]:
-    """Field -> its first sentence in `SandboxConfig`'s ``Attributes:`` section."""
-    doc = SandboxConfig.__doc__ or ""
+    """Field -> its text in `SandboxConfig`'s ``Attributes:`` section."""
+    # cleandoc: Python 3.13 strips docstrings' indentation itself, older ones do not.
+    lines = inspect.cleandoc(SandboxConfig.__doc__ or "").splitlines()
     found: dict[str, str] = {}
-    for match in re.finditer(r"^\s{8}(\w+): (.+?)(?=^\s{8}\w+: |\Z)", doc, re.M | re.S):
-        text = " ".join(match.group(2).split())
-        found[match.group(1)] = text
+    current: str | None = None
+    in_section = False
+    for line in lines:
+        if line.strip() == "Attributes:":
+            in_section = True
+            continue
+        if not in_section:
+            continue
+        entry = re.match(r"^ {4}(\w+): (.*)$", line)
+        if entry:
+            current = entry.group(1)
+            found[current] = entry.group(2).strip()
+        elif current is not None and line.startswith(" " * 8):
+            found[current] += " " + line.strip()
+        elif line.strip():
+            break  # the next section
     return found
 
 

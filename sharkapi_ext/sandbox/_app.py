@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -17,36 +15,40 @@ import anyio.to_thread
 import sharkapi_spec as spec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._answers import (
     DOCUMENTED_ERROR_STATUSES,
     answer,
-    documented_headers,
     error_code,
     error_message,
-    operation_for,
 )
 from ._config import SandboxConfig
 from ._faults import (
     FAULT_HEADER,
-    DroppedConnection,
     FaultHeaderError,
     Faults,
     draw_faults,
     parse_fault_header,
 )
 from ._images import render_png
+from ._observe import Observe
+from ._responses import (
+    HTML_PAGES,
+    DropResponse,
+    error_response,
+    html_response,
+    job_error,
+    json_response,
+)
 from ._state import (
     MARKER_BLOCKED,
     PRICES,
     QUEUED,
     TERMINAL_STATUSES,
     Job,
-    RequestRecord,
     SandboxState,
     Wallet,
     format_money,
@@ -75,149 +77,6 @@ _GET_JOB: Final = "getJob"
 #: Documented error statuses forced by `X-Sandbox-Fault: NNN` as spec errors; 429 and 503
 #: have handling of their own, and 500 and 502 are a proxy's HTML pages unless documented.
 DOCUMENTED_FAULTS: Final = frozenset(DOCUMENTED_ERROR_STATUSES) - {429, 503}
-
-_JOB_ERRORS: Final = {
-    "failed": {"code": "generation_failed", "message": "The generator could not produce an image."},
-    "moderated": {"code": "content_moderated", "message": "The image failed content moderation."},
-}
-
-
-def _job_error(status: str) -> dict[str, str] | None:
-    """The `error` of a job in `status`: None unless it ended without an image."""
-    if status not in TERMINAL_STATUSES or status == spec.SUCCESS_STATUS:
-        return None
-    # A terminal status the spec adds later gets a generic error of its own.
-    return _JOB_ERRORS.get(status) or {"code": f"job_{status}", "message": f"The job {status}."}
-
-
-_HTML: Final = {
-    500: "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>"
-    "<body><h1>500 Internal Server Error</h1><p>sandbox fault injection</p></body></html>\n",
-    502: "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
-    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n",
-}
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
-        status_code=status,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
-def _error(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
-    """An error answer; its `code` is the spec's for `status` (`code` when undocumented)."""
-    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
-    return _json({"error": {"code": error_code(status, code), "message": message}}, status, headers)
-
-
-class _DropResponse(Response):
-    """Sends headers and half the body, then makes the server drop the connection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        await send(
-            {
-                "type": "http.response.body",
-                "body": self.body[: len(self.body) // 2],
-                "more_body": True,
-            }
-        )
-        raise DroppedConnection("sandbox fault: connection dropped after the job was created")
-
-
-class _Observe:
-    """Outermost middleware: `X-Request-Id` on every response and the request log."""
-
-    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
-        self.app = app
-        self.state = state
-        self.ids = itertools.count(1)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = f"req_{next(self.ids):016x}"
-        scope.setdefault("state", {})["request_id"] = request_id
-        operation = operation_for(scope["method"], scope["path"])
-        status = 0
-        logged = False
-        arrived = datetime.now(UTC)
-
-        def log(final_status: int) -> None:
-            # Logged before the last byte goes out, so a client that has its answer always
-            # finds the request in the log.
-            nonlocal logged
-            if logged:
-                return
-            logged = True
-            host = b""
-            has_auth = False
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    host = value
-                elif name == b"authorization":
-                    has_auth = True
-            self.state.log_request(
-                RequestRecord(
-                    method=scope["method"],
-                    path=scope["path"],
-                    host=host.decode("latin-1"),
-                    has_authorization=has_auth,
-                    status=final_status,
-                    request_id=request_id,
-                    time=arrived,
-                )
-            )
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                    # Whatever else the spec documents for this answer (a header a later
-                    # release adds), with a value made from its schema.
-                    *(documented_headers(operation, status) if operation else ()),
-                ]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                log(status)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except DroppedConnection:
-            log(0)
-            raise
-        except ClientDisconnect:
-            # The client closed its connection before its request was whole: its own
-            # business, not a fault of the sandbox, and nobody is left to answer.
-            logger.info(
-                "client closed the connection during %s %s (%s) before its body was whole; "
-                "nothing done",
-                scope["method"],
-                scope["path"],
-                request_id,
-            )
-            log(0)
-        except Exception:
-            # Never crash on any input: answer a well-formed 500 (with its request id) rather
-            # than letting the server print a traceback and send a bare text page.
-            logger.exception("sandbox bug while handling %s %s", scope["method"], scope["path"])
-            if status:
-                log(status)
-                raise
-            await _error(
-                500, "internal_error", "The sandbox failed; this is a bug in the sandbox."
-            )(scope, receive, send_with_id)
-        finally:
-            log(status)
 
 
 class _Handlers:
@@ -251,17 +110,17 @@ class _Handlers:
         header = request.headers.get("authorization")
         match = _BEARER.fullmatch(header) if header is not None else None
         if match is None:
-            return _error(401, "unauthorized", "Missing or malformed bearer token.")
+            return error_response(401, "unauthorized", "Missing or malformed bearer token.")
         token = match.group(1)
         wallet = self.state.wallet(token)
         if wallet is None:
-            return _error(
+            return error_response(
                 401,
                 "unauthorized",
                 "Unknown token. Any token starting with sk_test_ is accepted by this sandbox.",
             )
         if wallet.revoked:
-            return _error(403, "forbidden", "This token has been revoked.")
+            return error_response(403, "forbidden", "This token has been revoked.")
         return token, wallet
 
     async def _v1(
@@ -280,12 +139,12 @@ class _Handlers:
                 else draw_faults(self.state)
             )
         except FaultHeaderError as exc:
-            return _error(400, "invalid_request", str(exc))
+            return error_response(400, "invalid_request", str(exc))
         if faults.slow_seconds:
             await asyncio.sleep(faults.slow_seconds)
         # 429 and 503 come before anything else, so a POST answered so never created a job.
         if faults.status == 429:
-            return _error(
+            return error_response(
                 429,
                 "rate_limited",
                 f"Rate limit exceeded; retry in {faults.retry_after} seconds.",
@@ -293,7 +152,7 @@ class _Handlers:
             )
         if faults.status == 503:
             wait = 30 if faults.retry_after is None else faults.retry_after
-            return _error(
+            return error_response(
                 503,
                 "service_unavailable",
                 f"Generation service temporarily unavailable; retry after {wait} seconds.",
@@ -302,14 +161,14 @@ class _Handlers:
         if faults.status in DOCUMENTED_FAULTS:
             # Any other status the spec documents, forced: with the spec's code and its
             # example's message, before anything is created or charged.
-            return _error(
+            return error_response(
                 faults.status,
                 error_code(faults.status, "error", operation),
                 error_message(faults.status, operation),
                 retry_after=faults.retry_after,
             )
-        if faults.status in _HTML and not creates:
-            return _html(faults.status)
+        if faults.status in HTML_PAGES and not creates:
+            return html_response(faults.status)
         auth = self._authenticate(request)
         if isinstance(auth, Response):
             response = auth
@@ -317,19 +176,19 @@ class _Handlers:
             token, wallet = auth
             if self.state.over_rate_limit(token):
                 retry = self.state.config.retry_after_seconds
-                return _error(
+                return error_response(
                     429,
                     "rate_limited",
                     f"Rate limit exceeded; retry in {retry} seconds.",
                     retry_after=retry,
                 )
             response = await handler(request, wallet, faults)
-        if faults.status in _HTML:
+        if faults.status in HTML_PAGES:
             # A proxy's error page after the request was handled: on POST a valid request
             # HAS created its job, so a client that retries it makes a duplicate.
-            return _html(faults.status)
+            return html_response(faults.status)
         if creates and faults.drop_after_create and response.status_code in {200, 202}:
-            return _DropResponse(response.body, response.status_code, media_type="application/json")
+            return DropResponse(response.body, response.status_code, media_type="application/json")
         return response
 
     # -- /v1 -------------------------------------------------------------------------------
@@ -339,10 +198,10 @@ class _Handlers:
 
     async def _generate(self, request: Request, wallet: Wallet, faults: Faults) -> Response:
         if not is_json_content_type(request.headers.get("content-type")):
-            return _error(400, "invalid_request", "Content-Type: must be application/json")
+            return error_response(400, "invalid_request", "Content-Type: must be application/json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _error(
+            return error_response(
                 400, "invalid_request", f"body: at most {MAX_BODY_BYTES} bytes, got {declared}"
             )
         chunks: list[bytes] = []
@@ -350,7 +209,9 @@ class _Handlers:
         async for chunk in request.stream():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                return _error(400, "invalid_request", f"body: at most {MAX_BODY_BYTES} bytes")
+                return error_response(
+                    400, "invalid_request", f"body: at most {MAX_BODY_BYTES} bytes"
+                )
             chunks.append(chunk)
         raw = b"".join(chunks)
         try:
@@ -359,9 +220,11 @@ class _Handlers:
             else:
                 params = parse_generate(raw)
         except ValidationFailed as exc:
-            return _error(400, "invalid_request", str(exc))
+            return error_response(400, "invalid_request", str(exc))
         if MARKER_BLOCKED in params.prompt.casefold():
-            return _error(422, "moderation_rejected", "The prompt failed content moderation.")
+            return error_response(
+                422, "moderation_rejected", "The prompt failed content moderation."
+            )
         job = self.state.submit(
             wallet,
             prompt=params.prompt,
@@ -372,7 +235,7 @@ class _Handlers:
         )
         if not isinstance(job, Job):
             price = PRICES.get(params.mode, spec.MAX_MODE_PRICE)
-            return _error(
+            return error_response(
                 402,
                 "insufficient_balance",
                 f"Wallet balance {format_money(max(job, Decimal(0)))} (after jobs in flight) "
@@ -390,7 +253,7 @@ class _Handlers:
         body = answer("Job", spec.JOB_SCHEMA, known)
         if faults.bad_schema:
             body["estimated_cost"] = float(job.price)
-        return _json(body, 200 if faults.wrong_status else 202)
+        return json_response(body, 200 if faults.wrong_status else 202)
 
     async def get_job(self, request: Request) -> Response:
         return await self._v1(request, self._get_job, creates=False, operation=_GET_JOB)
@@ -398,7 +261,7 @@ class _Handlers:
     async def _get_job(self, request: Request, wallet: Wallet, faults: Faults) -> Response:
         job_id = request.path_params["job_id"]
         if JOB_ID_PATTERN.fullmatch(job_id) is None:
-            return _error(
+            return error_response(
                 400,
                 "invalid_request",
                 "job_id: must be 1 to 128 letters, digits, '_' or '-'",
@@ -406,7 +269,7 @@ class _Handlers:
         found = self.state.job(job_id, wallet.account)
         if found is None:
             # Also for another account's job: its existence is not revealed.
-            return _error(404, "not_found", f"No job with id {job_id}.")
+            return error_response(404, "not_found", f"No job with id {job_id}.")
         job, status = found
         origin = self._origin(request)
         updated = job.updated_at(status)
@@ -428,13 +291,13 @@ class _Handlers:
                 if status == spec.SUCCESS_STATUS
                 else None
             ),
-            "error": _job_error(status),
+            "error": job_error(status),
             "poll_url": f"{origin}/v1/jobs/{job.job_id}",
         }
         body = answer("JobStatus", spec.JOB_STATUS_SCHEMA, known)
         if faults.bad_schema:
             body["estimated_cost"] = float(job.price)
-        return _json(body)
+        return json_response(body)
 
     # -- images ----------------------------------------------------------------------------
 
@@ -442,7 +305,7 @@ class _Handlers:
         job_id = request.path_params["job_id"]
         found = self.state.job(job_id)
         if found is None or found[1] != spec.SUCCESS_STATUS:
-            return _error(404, "not_found", f"No finished image for job {job_id[:140]}.")
+            return error_response(404, "not_found", f"No finished image for job {job_id[:140]}.")
         job = found[0]
         png = await anyio.to_thread.run_sync(
             render_png, job.prompt, job.mode, job.image, job.image_strength, job.job_id
@@ -452,25 +315,25 @@ class _Handlers:
     # -- admin -----------------------------------------------------------------------------
 
     async def ledger(self, request: Request) -> Response:
-        return _json({"charges": [charge.to_json() for charge in self.state.ledger()]})
+        return json_response({"charges": [charge.to_json() for charge in self.state.ledger()]})
 
     async def submissions(self, request: Request) -> Response:
-        return _json({"submissions": [item.to_json() for item in self.state.submissions()]})
+        return json_response({"submissions": [item.to_json() for item in self.state.submissions()]})
 
     async def requests(self, request: Request) -> Response:
-        return _json({"requests": [item.to_json() for item in self.state.requests()]})
+        return json_response({"requests": [item.to_json() for item in self.state.requests()]})
 
     async def faults(self, request: Request) -> Response:
         if request.method != "POST":
-            return _json({"faults": self.state.config.faults_dict()})
+            return json_response({"faults": self.state.config.faults_dict()})
         body = await _admin_body(request)
         if isinstance(body, Response):
             return body
         try:
             config = self.state.set_faults(**body)
         except (ValueError, TypeError) as exc:
-            return _error(400, "invalid_request", str(exc))
-        return _json({"faults": config.faults_dict()})
+            return error_response(400, "invalid_request", str(exc))
+        return json_response({"faults": config.faults_dict()})
 
     async def add_token(self, request: Request) -> Response:
         body = await _admin_body(request)
@@ -478,10 +341,10 @@ class _Handlers:
             return body
         token = body.get("token")
         if not isinstance(token, str) or _BEARER.fullmatch(f"Bearer {token}") is None:
-            return _error(400, "invalid_request", "token: required, a bearer token string")
+            return error_response(400, "invalid_request", "token: required, a bearer token string")
         unknown = sorted(set(body) - {"token", "balance", "revoked"})
         if unknown:
-            return _error(400, "invalid_request", f"unknown fields: {', '.join(unknown)}")
+            return error_response(400, "invalid_request", f"unknown fields: {', '.join(unknown)}")
         balance: Decimal | None = None
         if "balance" in body:
             raw = body["balance"]
@@ -492,38 +355,38 @@ class _Handlers:
                 if not balance.is_finite():
                     raise InvalidOperation
             except InvalidOperation:
-                return _error(400, "invalid_request", "balance: must be a decimal string like 1.50")
+                return error_response(
+                    400, "invalid_request", "balance: must be a decimal string like 1.50"
+                )
         revoked = body.get("revoked", False)
         if not isinstance(revoked, bool):
-            return _error(400, "invalid_request", "revoked: must be a boolean")
+            return error_response(400, "invalid_request", "revoked: must be a boolean")
         account = self.state.add_token(token, balance=balance, revoked=revoked)
         current = self.state.balance(token)
         assert current is not None
-        return _json({"account": account, "balance": format_money(current), "revoked": revoked})
+        return json_response(
+            {"account": account, "balance": format_money(current), "revoked": revoked}
+        )
 
 
 async def _admin_body(request: Request) -> dict[str, Any] | Response:
     if not is_json_content_type(request.headers.get("content-type")):
-        return _error(400, "invalid_request", "Content-Type: must be application/json")
+        return error_response(400, "invalid_request", "Content-Type: must be application/json")
     raw = await request.body()
     try:
         body = json.loads(raw)
     except ValueError:
-        return _error(400, "invalid_request", "body: not valid JSON")
+        return error_response(400, "invalid_request", "body: not valid JSON")
     if not isinstance(body, dict):
-        return _error(400, "invalid_request", "body: must be a JSON object")
+        return error_response(400, "invalid_request", "body: must be a JSON object")
     return body
-
-
-def _html(status: int) -> Response:
-    return Response(_HTML[status], status_code=status, media_type="text/html")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}
-    response = _error(
+    response = error_response(
         exc.status_code,
         codes.get(exc.status_code, "error"),
         message.get(exc.status_code, str(exc.detail)),
@@ -569,5 +432,5 @@ def create_app(
         exception_handlers={HTTPException: _http_error},
     )
     app.state.sandbox = state
-    app.add_middleware(_Observe, state=state)
+    app.add_middleware(Observe, state=state)
     return app

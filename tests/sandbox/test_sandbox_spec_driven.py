@@ -46,9 +46,10 @@ async def test_a_terminal_status_marker_ends_the_job_with_it(
 ) -> None:
     # As after a regenerated spec that adds the terminal status `cancelled`.
     monkeypatch.setattr(_state, "TERMINAL_STATUSES", spec.TERMINAL_STATUSES | {"cancelled"})
-    from sharkapi_ext.sandbox import _app
+    from sharkapi_ext.sandbox import _app, _responses
 
-    monkeypatch.setattr(_app, "TERMINAL_STATUSES", spec.TERMINAL_STATUSES | {"cancelled"})
+    for module in (_app, _responses):
+        monkeypatch.setattr(module, "TERMINAL_STATUSES", spec.TERMINAL_STATUSES | {"cancelled"})
     body = {"prompt": "p [status:cancelled]", "mode": spec.DEFAULT_MODE}
     job = (await api.post("/v1/generate", json=body)).json()
     clock.advance(DONE)

@@ -115,17 +115,9 @@ if TYPE_CHECKING:
     from ._app import create_app
     from ._config import FAULT_RATE_FIELDS, SandboxConfig
     from ._faults import FAULT_HEADER, FAULT_NAMES, DroppedConnection
+    from ._records import Charge, RequestRecord, Submission
     from ._server import DEFAULT_TOKEN, SECOND_TOKEN, Sandbox, serve
-    from ._state import (
-        MARKER_BLOCKED,
-        MARKER_FAIL,
-        MARKER_MODERATE,
-        PRICES,
-        Charge,
-        RequestRecord,
-        SandboxState,
-        Submission,
-    )
+    from ._state import MARKER_BLOCKED, MARKER_FAIL, MARKER_MODERATE, PRICES, SandboxState
 
 # Imported on first use: the pytest plugin lives in this package, and loading it must not
 # import starlette, uvicorn or Pillow for users who installed the SDK without the extra.
@@ -144,10 +136,10 @@ _LAZY = {
     "MARKER_FAIL": "._state",
     "MARKER_MODERATE": "._state",
     "PRICES": "._state",
-    "Charge": "._state",
-    "RequestRecord": "._state",
+    "Charge": "._records",
+    "RequestRecord": "._records",
     "SandboxState": "._state",
-    "Submission": "._state",
+    "Submission": "._records",
 }
 
 

@@ -35,6 +35,7 @@ from ._faults import (
 )
 from ._images import render_png
 from ._observe import Observe
+from ._records import QUEUED, TERMINAL_STATUSES, Job, Wallet, format_money, format_time
 from ._responses import (
     HTML_PAGES,
     DropResponse,
@@ -43,17 +44,7 @@ from ._responses import (
     job_error,
     json_response,
 )
-from ._state import (
-    MARKER_BLOCKED,
-    PRICES,
-    QUEUED,
-    TERMINAL_STATUSES,
-    Job,
-    SandboxState,
-    Wallet,
-    format_money,
-    format_time,
-)
+from ._state import MARKER_BLOCKED, PRICES, SandboxState
 from ._validation import (
     JOB_ID_PATTERN,
     MAX_BODY_BYTES,

@@ -11,8 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._answers import documented_headers, operation_for
 from ._faults import DroppedConnection
+from ._records import RequestRecord
 from ._responses import error_response
-from ._state import RequestRecord, SandboxState
+from ._state import SandboxState
 
 __all__ = ["Observe"]
 

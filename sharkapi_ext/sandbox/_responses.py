@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._answers import error_code
 from ._faults import DroppedConnection
-from ._state import TERMINAL_STATUSES
+from ._records import TERMINAL_STATUSES
 
 __all__ = [
     "HTML_PAGES",

@@ -18,7 +18,8 @@ from starlette.applications import Starlette
 from ._app import create_app
 from ._config import SandboxConfig
 from ._faults import DroppedConnection
-from ._state import Charge, RequestRecord, SandboxState, Submission
+from ._records import Charge, RequestRecord, Submission
+from ._state import SandboxState
 
 __all__ = ["DEFAULT_TOKEN", "SECOND_TOKEN", "Sandbox", "serve"]
 

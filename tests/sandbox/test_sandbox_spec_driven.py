@@ -12,7 +12,7 @@ import sharkapi_spec as spec
 from sandbox_helpers import TOKEN, FakeClock, conforms, money
 
 from sharkapi_ext.sandbox import SandboxState, _state, _validation
-from sharkapi_ext.sandbox._state import Job, format_money
+from sharkapi_ext.sandbox._records import Job, format_money
 
 pytestmark = pytest.mark.anyio
 
@@ -45,10 +45,9 @@ async def test_a_terminal_status_marker_ends_the_job_with_it(
     api: httpx.AsyncClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As after a regenerated spec that adds the terminal status `cancelled`.
-    monkeypatch.setattr(_state, "TERMINAL_STATUSES", spec.TERMINAL_STATUSES | {"cancelled"})
-    from sharkapi_ext.sandbox import _app, _responses
+    from sharkapi_ext.sandbox import _app, _records, _responses
 
-    for module in (_app, _responses):
+    for module in (_state, _records, _app, _responses):
         monkeypatch.setattr(module, "TERMINAL_STATUSES", spec.TERMINAL_STATUSES | {"cancelled"})
     body = {"prompt": "p [status:cancelled]", "mode": spec.DEFAULT_MODE}
     job = (await api.post("/v1/generate", json=body)).json()

@@ -36,7 +36,6 @@ from ._exceptions import (
     ClientClosedError,
     DownloadError,
     InvalidRequestError,
-    Redactor,
     SharkAPIError,
     UnexpectedResponseError,
     body_excerpt,
@@ -47,6 +46,7 @@ from ._images import ImageBody, ImageSource
 from ._models import Job, JobStatus, parse_job
 from ._pacing import Pacer
 from ._polling import Polling
+from ._redaction import Redactor
 from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
 from ._version import __version__

@@ -37,15 +37,14 @@ that is not an SDK error (``asyncio.CancelledError``, ``KeyboardInterrupt``) whi
 submit may have reached the API gets the same record: a note, attributes, and a warning
 on the ``sharkapi`` logger; `job_outcome` reads it from any exception. No message, repr
 or attribute ever holds the bearer token: the SDK never puts it there, and a `Redactor`
-cuts it out of whatever a server sends back (a 401 body quoting it, a proxy page listing
-the request headers) before any of it is kept or shown.
+(`_redaction`) cuts it out of whatever a server sends back (a 401 body quoting it, a proxy
+page listing the request headers) before any of it is kept or shown.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
@@ -524,62 +523,3 @@ def describe(exc: BaseException) -> str:
     """A one-line description of a lower-level exception, without any header values."""
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:_MAX_MESSAGE_CHARS]
-
-
-#: What replaces the client's own token in anything received.
-REDACTED = "[REDACTED]"
-# A token this short would match ordinary text (and corrupt every answer); real ones
-# are dozens of characters.
-_MIN_REDACTED_CHARS = 8
-
-
-class Redactor:
-    """Cuts one secret out of what a server sent, before it is kept or shown.
-
-    The forms looked for: the secret as is, JSON-escaped and URL-encoded, since an
-    echo may come back in any of them.
-    """
-
-    __slots__ = ("_bytes", "_texts")
-
-    def __init__(self, secret: str) -> None:
-        forms = (
-            {
-                secret,
-                json.dumps(secret)[1:-1],
-                urllib.parse.quote(secret, safe=""),
-                urllib.parse.quote_plus(secret),
-                # Every other character escaped, as some proxies and loggers do.
-                "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in secret),
-                "".join(c if c.isalnum() else f"%{ord(c):02x}" for c in secret),
-            }
-            if len(secret) >= _MIN_REDACTED_CHARS
-            else set()
-        )
-        self._texts = tuple(sorted(forms, key=len, reverse=True))
-        self._bytes = tuple(form.encode("utf-8") for form in self._texts)
-
-    def text(self, text: str) -> str:
-        """`text` without the secret."""
-        for form in self._texts:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
-
-    def content(self, data: bytes) -> bytes:
-        """`data` without the secret."""
-        for form in self._bytes:
-            if form in data:
-                data = data.replace(form, REDACTED.encode())
-        return data
-
-    def headers(self, headers: httpx.Headers) -> httpx.Headers:
-        """`headers` without the secret in any name or value (a new object if changed)."""
-        raw = headers.raw
-        blob = b"\n".join(name + b":" + value for name, value in raw)
-        if not any(form in blob for form in self._bytes):
-            return headers
-        return httpx.Headers(
-            [(self.content(name), self.content(value)) for name, value in raw],
-            encoding=headers.encoding,
-        )

@@ -30,7 +30,6 @@ from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
     DownloadError,
-    Redactor,
     SharkAPIError,
     SubmissionOutcomeUnknownError,
     UnexpectedResponseError,
@@ -41,6 +40,7 @@ from ._exceptions import (
 )
 from ._flow import MAX_ANSWER_BYTES, Fetch, Flow, OutOfTime, Reply, Send, Sleep
 from ._pacing import Pacer
+from ._redaction import Redactor
 
 if TYPE_CHECKING:
     from ._download import DownloadSink

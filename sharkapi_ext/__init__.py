@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ._aiohttp import AiohttpTransport, aiohttp_http_client
     from ._async_client import AsyncSharkAPI, GenerateRequest, GenerateResult
     from ._client import SharkAPI
-    from ._core import DEFAULT_BASE_URL
+    from ._connection import DEFAULT_BASE_URL
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
     from ._render import format_amount, format_dollars, job_status_dict
     from ._spend import Reservation, SpendCap
@@ -63,7 +63,7 @@ _LAZY = {
     "AsyncSharkAPI": "._async_client",
     "GenerateRequest": "._async_client",
     "SharkAPI": "._client",
-    "DEFAULT_BASE_URL": "._core",
+    "DEFAULT_BASE_URL": "._connection",
     "DEFAULT_MODE": "._validation",
     "JSON": "._validation",
     "KEYWORD_FIELDS": "._validation",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
-from ._core import DEFAULT_LIMITS, USER_AGENT, default_ssl_context
+from ._connection import DEFAULT_LIMITS, USER_AGENT, default_ssl_context
 
 if TYPE_CHECKING:
     from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport

@@ -18,14 +18,8 @@ import attrs
 import httpx
 from sharkapi_spec import MODE_PRICES, POLL_INTERVAL_SECONDS
 
-from ._core import (
-    DEFAULT_LIMITS,
-    MAX_CONNECTIONS,
-    ON_SENDING,
-    USER_AGENT,
-    BaseClient,
-    default_ssl_context,
-)
+from ._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, default_ssl_context
+from ._core import ON_SENDING, BaseClient
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from ._exceptions import InvalidRequestError, JobOutcome, job_outcome

@@ -1,7 +1,8 @@
 """`BaseClient`: everything the sync and async clients share; nothing here does I/O.
 
-Configuration and the submit, generate and download flows live here; the rest has one
-home each: what a valid submit is in `_validation`, building API requests in
+The client's configuration and the submit, generate and download flows live here; the
+rest has one home each: where and how it connects (token, base URL, TLS, pool limits) in
+`_connection`, what a valid submit is in `_validation`, building API requests in
 `_requests`, the retry rules and the retry flow in `_retry`, polling and waiting in
 `_polling` (`BaseClient` inherits all three: `Polling` -> `RetryingRequests` ->
 `RequestBuilder`), the flow protocol (`Send`, `Fetch`, `Sleep`, `Reply`) in `_flow`,
@@ -13,12 +14,9 @@ public method to the driver).
 from __future__ import annotations
 
 import copy
-import functools
-import ipaddress
 import json
 import logging
 import os
-import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Self, cast
@@ -30,6 +28,15 @@ from sharkapi_client.api.generation import get_job as _get_job_op
 from sharkapi_client.models import GenerateRequest
 from sharkapi_spec import SUCCESS_STATUS
 
+from ._connection import (
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    USER_AGENT,
+    default_ssl_context,
+    http_url,
+    resolve_base_url,
+    resolve_token,
+)
 from ._decoding import ACCEPT_ENCODING
 from ._download import DownloadSink, destination_for
 from ._exceptions import (
@@ -49,7 +56,6 @@ from ._polling import Polling
 from ._redaction import Redactor
 from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
-from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "ON_SENDING", "BaseClient"]
 
@@ -57,19 +63,6 @@ logger = logging.getLogger("sharkapi")
 # httpx logs each request it sends; requests sent straight to the transport still are.
 _httpx_logger = logging.getLogger("httpx")
 
-DEFAULT_BASE_URL: Final = "https://api.sharkapi.dev"
-USER_AGENT: Final = f"sharkapi-python/{__version__}"
-# The SDK's own httpx pool. The async client also lets no more requests than
-# MAX_CONNECTIONS wait on the pool at once: httpcore matches every queued request
-# against every connection on each release, which grows with the square of the queue
-# (1,000 concurrent polls then starve). Every connection may stay alive: with fewer
-# kept alive than in use, httpcore 1.0.x closes each released one, so a steady load
-# opened a new connection (and TLS handshake) per request (scripts/bench, section 2).
-# The async client's pool (`_pool.KeepAlivePool`) keeps that cheap in CPU too.
-MAX_CONNECTIONS: Final = 100
-DEFAULT_LIMITS: Final = httpx.Limits(
-    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-)
 #: The request extension holding a submit's ``on_sending`` hook (see `_submit_flow`).
 ON_SENDING: Final = "sharkapi.on_sending"
 
@@ -83,75 +76,6 @@ class _NoBody:
 
 
 _NO_BODY: Final = _NoBody()
-
-
-def default_ssl_context() -> ssl.SSLContext:
-    """Httpx's default TLS context (``verify=True``), made once per process.
-
-    httpx makes a new one for every client, loading the whole CA bundle: 38 ms of CPU,
-    which each SDK-made client (the default ones, `aiohttp_http_client()`) would pay
-    again, and a short CLI or MCP call notices. Keyed by ``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR``, which httpx reads when it builds one.
-
-    Returns:
-        The shared context; never modify it.
-    """
-    return _verified_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-
-
-@functools.lru_cache(maxsize=4)
-def _verified_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context(verify=True)  # reads the same two variables
-
-
-def _resolve_token(token: str | None) -> str:
-    if token is None:
-        token = os.environ.get("SHARKAPI_TOKEN")
-    if token is None or token == "":
-        raise InvalidRequestError(
-            "token", "no API token: pass token=... or set the SHARKAPI_TOKEN environment variable"
-        )
-    if not isinstance(token, str):
-        raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
-    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        # Never echo the value: it is a secret, even when malformed.
-        raise InvalidRequestError("token", "must be printable ASCII with no spaces")
-    return token
-
-
-def _is_loopback(host: str) -> bool:
-    # Only the literal name: "*.localhost" is resolved through DNS on many systems, and
-    # plain http would then trust that resolver with the token.
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _resolve_base_url(base_url: str | None, allow_insecure_http: bool) -> httpx.URL:
-    if base_url is not None and not isinstance(base_url, str):
-        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
-    text = base_url or os.environ.get("SHARKAPI_BASE_URL") or DEFAULT_BASE_URL
-    url = _http_url("base_url", text)
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
-        raise InvalidRequestError(
-            "base_url",
-            f"plain http to {url.host} would send the token in clear; use https, "
-            "or pass allow_insecure_http=True",
-        )
-    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") or b"", query=None, fragment=None)
-
-
-def _http_url(field: str, text: str) -> httpx.URL:
-    try:
-        url = httpx.URL(text)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # ValueError: unencodable text
-        raise InvalidRequestError(field, f"not a URL: {text[:200]!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidRequestError(field, f"must be an http(s) URL with a host, got {text[:200]!r}")
-    return url
 
 
 class BaseClient(Polling):
@@ -181,11 +105,11 @@ class BaseClient(Polling):
             raise InvalidRequestError(
                 "http_client", f"must be an httpx.{self._http_class.__name__}"
             )
-        self.base_url: httpx.URL = _resolve_base_url(base_url, allow_insecure_http)
+        self.base_url: httpx.URL = resolve_base_url(base_url, allow_insecure_http)
         self._base = str(self.base_url)
         self._url_cache = {}
         self._header_cache = []
-        secret = _resolve_token(token)
+        secret = resolve_token(token)
         # What a server echoes of the token is cut out of every answer before it is kept.
         self._redactor = Redactor(secret)
         # Only the encodings BodyDecoder undoes with a bound (a caller's client may ask
@@ -453,7 +377,7 @@ class BaseClient(Polling):
             raise InvalidRequestError(
                 "image", f"expected a JobStatus or a URL, got {type(image).__name__}"
             )
-        parsed = _http_url("image", url)
+        parsed = http_url("image", url)
         if not isinstance(dest, str | os.PathLike):
             raise InvalidRequestError("dest", f"expected a path, got {type(dest).__name__}")
         try:

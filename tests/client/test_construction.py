@@ -240,7 +240,7 @@ def test_sdk_made_clients_share_one_tls_context_per_ca_setting(
     """httpx loads the CA bundle for every client (38 ms); the SDK does it once."""
     import trustme
 
-    from sharkapi_ext._core import default_ssl_context
+    from sharkapi_ext._connection import default_ssl_context
 
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sharkapi_ext import AsyncSharkAPI
-from sharkapi_ext._core import DEFAULT_LIMITS, MAX_CONNECTIONS, default_ssl_context
+from sharkapi_ext._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, default_ssl_context
 from sharkapi_ext._pool import KeepAlivePool, async_transport
 
 pytestmark = pytest.mark.timeout(60)

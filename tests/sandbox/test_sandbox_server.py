@@ -124,7 +124,8 @@ def test_running_the_sandbox_loads_no_client_code() -> None:
         with Sandbox() as sandbox:
             httpx.post(sandbox.base_url + "/v1/generate", json={"prompt": "x", "mode": "1k"},
                        headers={"Authorization": "Bearer " + sandbox.token}).raise_for_status()
-        client = ("sharkapi_client", "sharkapi_ext._core", "sharkapi_ext._client",
+        client = ("sharkapi_client", "sharkapi_ext._core", "sharkapi_ext._connection",
+                  "sharkapi_ext._client",
                   "sharkapi_ext._async_client", "sharkapi_ext._models")
         print(sorted(m for m in sys.modules if m.startswith(client)))
         """

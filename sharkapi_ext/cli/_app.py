@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -57,6 +56,7 @@ from ._fields import mode_option, pop_extra_fields, request_field_options
 from ._interrupt import interrupt_lines, progress
 from ._journal import Journal, JournalLockedError
 from ._output import check_destination, check_directory
+from ._params import RATE, SECONDS, decimal_amount
 from ._sandbox_options import fault_options
 
 __all__ = ["cli"]
@@ -167,42 +167,6 @@ def _connection_options(func: F) -> F:
         func = option(func)
     return func
 
-
-class _Seconds(click.ParamType[float]):
-    """A finite, positive number of seconds (click's FloatRange lets NaN and inf through)."""
-
-    name = "seconds"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds <= 0:
-            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
-        return seconds
-
-
-SECONDS = _Seconds()
-
-
-class _Rate(_Seconds):
-    """A finite, positive rate (requests per second)."""
-
-    name = "rate"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            return super().convert(value, param, ctx)
-        except click.BadParameter:
-            self.fail(f"{value!r} is not a positive, finite number per second", param, ctx)
-
-
-RATE = _Rate()
 
 _output_option = click.option(
     "-o",
@@ -607,7 +571,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 )
 @click.option(
     "--max-cost",
-    callback=lambda ctx, param, value: _decimal(ctx, param, value),
+    callback=decimal_amount,
     metavar="DOLLARS",
     help="Spend cap over every run into --out: nothing past it is submitted (e.g. 5.00).",
 )
@@ -820,18 +784,6 @@ def _print_summary(result: BatchResult, out: Path) -> None:
     click.echo(f"Total cost: ${result.cost:.2f} (all runs)")
 
 
-def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        amount = Decimal(value.removeprefix("$"))
-    except InvalidOperation:
-        raise click.BadParameter(f"not an amount: {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise click.BadParameter(f"must be >= 0: {value!r}")
-    return amount
-
-
 @cli.command(epilog=SEE_EXIT_CODES)
 @click.option("--host", metavar="HOST", default="127.0.0.1", show_default=True)
 @click.option(
@@ -853,7 +805,7 @@ def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> D
 @click.option(
     "--balance",
     metavar="AMOUNT",
-    callback=_decimal,
+    callback=decimal_amount,
     help="Balance of the ready token, e.g. 5.00 (default 100.00).",
 )
 @click.option("--seed", metavar="N", type=int, help="Seed of the fault generator.")

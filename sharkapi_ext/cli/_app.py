@@ -8,11 +8,9 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import sharkapi_spec as spec
@@ -42,6 +40,7 @@ from ._batch import (
     plan_batch,
     run_batch,
 )
+from ._connection import cli_construction_errors, connection, open_client
 from ._display import StatusLine, is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
@@ -58,31 +57,15 @@ from ._journal import Journal, JournalLockedError
 from ._output import check_destination, check_directory
 from ._params import RATE, SECONDS, decimal_amount
 from ._sandbox_options import fault_options
+from ._settings import Settings, connection_options, merge_settings
 
 __all__ = ["cli"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: Demo timings of `--sandbox`: slow enough to watch the status change, fast enough to wait for.
-SANDBOX_QUEUED_SECONDS = 0.5
-SANDBOX_PROCESSING_SECONDS = 1.5
-#: Polling the local sandbox every 2 s (the real API's rate) would only add waiting.
-SANDBOX_POLL_INTERVAL = 0.25
 # `generate`'s own options: a request field named like one is sent with --field only.
 _GENERATE_OPTIONS = frozenset(
     {"--mode", "--image", "--strength", "--output", "--timeout", "--json", "--field"}
     | {"--base-url", "--token", "--sandbox", "--poll-interval", "--help"}
 )
-
-
-@dataclass
-class Settings:
-    """Where and how to connect; filled from the group's options, then the command's."""
-
-    base_url: str | None = None
-    token: str | None = field(default=None, repr=False)  # a secret: never in a repr
-    sandbox: bool = False
-    poll_interval: float | None = None
 
 
 class _Group(click.Group):
@@ -134,40 +117,6 @@ def _echo_lines(lines: list[str]) -> None:
                 continue  # the line may show twice; better than a lost job id
 
 
-def _connection_options(func: F) -> F:
-    """The options every command also accepts after its name (`generate --sandbox ...`)."""
-    options = [
-        click.option(
-            "--base-url",
-            envvar="SHARKAPI_BASE_URL",
-            metavar="URL",
-            help="API base URL (env SHARKAPI_BASE_URL; default https://api.sharkapi.dev).",
-        ),
-        click.option(
-            "--token",
-            envvar="SHARKAPI_TOKEN",
-            metavar="TOKEN",
-            help="API token (env SHARKAPI_TOKEN). Never printed.",
-        ),
-        click.option(
-            "--sandbox",
-            is_flag=True,
-            default=None,
-            help="Start a local sandbox in this process and use it (no account, no network); "
-            "overrides --base-url and --token.",
-        ),
-        click.option(
-            "--poll-interval",
-            type=SECONDS,
-            help=f"Seconds between polls (default {spec.POLL_INTERVAL_SECONDS:g}; "
-            f"{SANDBOX_POLL_INTERVAL:g} with --sandbox).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 _output_option = click.option(
     "-o",
     "--output",
@@ -184,96 +133,6 @@ _timeout_option = click.option(
 _json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of text."
 )
-
-
-def _merge(ctx: click.Context, **given: Any) -> Settings:
-    # One Settings object for the group and its command (the group's error handler reads
-    # it); a value given after the command name wins over the one given before it.
-    settings: Settings = ctx.ensure_object(Settings)
-    settings.base_url = given.get("base_url") or settings.base_url
-    settings.token = given.get("token") or settings.token
-    settings.sandbox = bool(given.get("sandbox") or settings.sandbox)
-    settings.poll_interval = given.get("poll_interval") or settings.poll_interval
-    return settings
-
-
-def _check_settings(settings: Settings) -> None:
-    """Say, in the command line's words, what is missing before any client is made."""
-    if settings.sandbox:
-        if settings.base_url:
-            click.echo(
-                f"Note: --sandbox overrides --base-url ({settings.base_url}); "
-                "using an in-process sandbox.",
-                err=True,
-            )
-        return
-    if not settings.token:
-        raise InvalidRequestError(
-            "token",
-            "no API token: pass --token TOKEN or set SHARKAPI_TOKEN "
-            "(or try the local sandbox, no account needed: add --sandbox)",
-        )
-
-
-@contextlib.contextmanager
-def _connection(settings: Settings) -> Iterator[tuple[str | None, str | None, float]]:
-    """(base_url, token, poll_interval), starting the in-process sandbox when asked."""
-    _check_settings(settings)
-    with contextlib.ExitStack() as stack:
-        base_url, token = settings.base_url, settings.token
-        poll = settings.poll_interval
-        if settings.sandbox:
-            sandbox = stack.enter_context(_start_sandbox())
-            base_url, token = sandbox.base_url, sandbox.token
-            poll = poll or SANDBOX_POLL_INTERVAL
-        yield base_url, token, poll or spec.POLL_INTERVAL_SECONDS
-
-
-@contextlib.contextmanager
-def _cli_construction_errors(base_url: str | None) -> Iterator[None]:
-    """Reword the client's refusal of a plain-http URL, which names a Python-only option."""
-    try:
-        yield
-    except InvalidRequestError as exc:
-        url = base_url or ""
-        if exc.field != "base_url" or not url.lower().startswith("http://"):
-            raise
-        raise InvalidRequestError(
-            "base_url",
-            f"plain http to {url} would send the token in clear: use an https:// --base-url "
-            "(plain http is allowed only to loopback addresses, such as a local sandbox)",
-        ) from None
-
-
-@contextlib.contextmanager
-def open_client(settings: Settings) -> Iterator[SharkAPI]:
-    """A client for the settings, with its in-process sandbox when asked; both closed after.
-
-    Args:
-        settings: The merged connection settings.
-
-    Yields:
-        The client.
-    """
-    with _connection(settings) as (base_url, token, poll):
-        with _cli_construction_errors(base_url):
-            client = SharkAPI(token, base_url=base_url, poll_interval=poll)
-        with client:
-            yield client
-
-
-def _start_sandbox() -> Any:
-    try:
-        from sharkapi_ext.sandbox import Sandbox, SandboxConfig
-    except ImportError as exc:  # pragma: no cover - only without the sandbox extra
-        raise click.UsageError(
-            f"--sandbox needs the sandbox extra: pip install 'sharkapi[sandbox]' ({exc})"
-        ) from exc
-    return Sandbox(
-        SandboxConfig(
-            queued_seconds=SANDBOX_QUEUED_SECONDS, processing_seconds=SANDBOX_PROCESSING_SECONDS
-        )
-    )
 
 
 def _emit_json(data: dict[str, Any]) -> None:
@@ -357,7 +216,7 @@ def _finish(
 @click.group(
     cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]}
 )
-@_connection_options
+@connection_options
 @click.version_option(package_name="sharkapi", prog_name="sharkapi")
 @click.pass_context
 def cli(ctx: click.Context, /, **options: Any) -> None:
@@ -366,7 +225,7 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     Try it with no account: sharkapi generate --sandbox "a great white shark" -o shark.png
     """
     ctx.obj = Settings()
-    _merge(ctx, **options)
+    merge_settings(ctx, **options)
 
 
 def _parse_strength(value: float | None, image: str | None) -> float | None:
@@ -395,7 +254,7 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
 @_overwrite_option
 @_timeout_option
 @_json_option
-@_connection_options
+@connection_options
 @click.pass_context
 def generate(
     ctx: click.Context,
@@ -415,7 +274,7 @@ def generate(
     The destination is checked before the job is submitted, so a bad -o costs nothing.
     """
     extra_fields = pop_extra_fields(options)
-    settings = _merge(ctx, **options)
+    settings = merge_settings(ctx, **options)
     _parse_strength(strength, image)
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
@@ -445,11 +304,11 @@ def generate(
 @cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("job_id")
 @_json_option
-@_connection_options
+@connection_options
 @click.pass_context
 def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) -> None:
     """Show a job's current status (one poll; submits nothing)."""
-    settings = _merge(ctx, **options)
+    settings = merge_settings(ctx, **options)
     with open_client(settings) as client:
         current = client.get_job(job_id)
     if as_json:
@@ -473,7 +332,7 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
 @_overwrite_option
 @_timeout_option
 @_json_option
-@_connection_options
+@connection_options
 @click.pass_context
 def wait(
     ctx: click.Context,
@@ -486,7 +345,7 @@ def wait(
     **options: Any,
 ) -> None:
     """Wait for an existing job and save its image (resumes by id; submits nothing)."""
-    settings = _merge(ctx, **options)
+    settings = merge_settings(ctx, **options)
     job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
@@ -580,7 +439,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     is_flag=True,
     help="Check every line as a real run would and print the list-price total; send nothing.",
 )
-@_connection_options
+@connection_options
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -622,7 +481,7 @@ def batch(
     stopped the batch, 3 or 4 when the account stopped the batch.
     """
     progress(ctx).batch = True  # a Ctrl-C from here on: the journal resumes it
-    settings = _merge(ctx, **options)
+    settings = merge_settings(ctx, **options)
     run_options = BatchOptions(
         concurrency=concurrency,
         timeout=timeout,
@@ -659,7 +518,7 @@ def batch(
         click.echo("Dry run: nothing was sent.")
         return
     check_directory(out, "--out")
-    with _connection(settings) as (base_url, token, poll):
+    with connection(settings) as (base_url, token, poll):
         try:
             result = asyncio.run(
                 _run_batch(
@@ -714,7 +573,7 @@ async def _run_batch(
 ) -> BatchResult:
     http = _batch_http_client()
     try:
-        with _cli_construction_errors(base_url):
+        with cli_construction_errors(base_url):
             client = AsyncSharkAPI(
                 token,
                 base_url=base_url,

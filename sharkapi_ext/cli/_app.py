@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import shlex
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import sharkapi_spec as spec
 
 from sharkapi_ext import (
     AsyncSharkAPI,
-    DownloadError,
     InvalidRequestError,
-    JobError,
-    JobStatus,
-    NotFoundError,
-    SharkAPI,
     SharkAPIError,
-    WaitTimeoutError,
     format_dollars,
     job_status_dict,
 )
@@ -52,10 +44,13 @@ from ._errors import (
     exit_code_for,
 )
 from ._fields import mode_option, pop_extra_fields, request_field_options
+from ._finish import finish
 from ._interrupt import interrupt_lines, progress
 from ._journal import Journal, JournalLockedError
-from ._output import check_destination, check_directory
+from ._options import json_option, output_option, overwrite_option, timeout_option
+from ._output import check_destination, check_directory, emit_json
 from ._params import RATE, SECONDS, decimal_amount
+from ._resume import how_to_resume, stopped
 from ._sandbox_options import fault_options
 from ._settings import Settings, connection_options, merge_settings
 
@@ -100,7 +95,7 @@ class _Group(click.Group):
                 ctx.exit(exit_code_for(exc))
         except KeyboardInterrupt as exc:
             lines = interrupt_lines(
-                progress(ctx), exc, lambda job_id: _how_to_resume(ctx, job_id, progress(ctx).output)
+                progress(ctx), exc, lambda job_id: how_to_resume(ctx, job_id, progress(ctx).output)
             )
             _echo_lines(lines)
             ctx.exit(EXIT_INTERRUPTED)
@@ -115,102 +110,6 @@ def _echo_lines(lines: list[str]) -> None:
                 break
             except KeyboardInterrupt:
                 continue  # the line may show twice; better than a lost job id
-
-
-_output_option = click.option(
-    "-o",
-    "--output",
-    metavar="PATH",
-    help="File, or directory (existing, or ending in /), for the image "
-    "(default: ./<job_id>.png). An existing file is not replaced without --overwrite.",
-)
-_overwrite_option = click.option(
-    "--overwrite", is_flag=True, help="Replace the -o file if it already exists."
-)
-_timeout_option = click.option(
-    "--timeout", type=SECONDS, default=600.0, show_default=True, help="Seconds to wait for the job."
-)
-_json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object instead of text."
-)
-
-
-def _emit_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False))
-
-
-def _resume_command(ctx: click.Context, job_id: str, output: str | None) -> str:
-    settings: Settings = ctx.find_object(Settings) or Settings()
-    words = ["sharkapi", "wait", job_id]
-    # Only the URL, never the token: the resume line is printed and may be pasted anywhere.
-    if settings.base_url and not settings.sandbox:
-        words += ["--base-url", settings.base_url]
-    if output:
-        words += ["-o", output]
-    return shlex.join(words)
-
-
-def _how_to_resume(ctx: click.Context, job_id: str, output: str | None) -> str:
-    settings: Settings = ctx.find_object(Settings) or Settings()
-    if settings.sandbox:
-        return (
-            f"Job {job_id} ran in this process's sandbox, which has stopped: the job is gone "
-            "with it. To resume jobs, run `sharkapi sandbox` and point --base-url at it."
-        )
-    return f"Resume with: {_resume_command(ctx, job_id, output)}"
-
-
-def _stopped(
-    ctx: click.Context, exc: SharkAPIError, output: str | None, timeout: float | None = None
-) -> NoReturn:
-    """Report an error about a job that may still give its image, with the way back to it."""
-    settings: Settings = ctx.find_object(Settings) or Settings()
-    job_id = exc.job_id
-    if job_id is None or isinstance(exc, JobError | NotFoundError | InvalidRequestError):
-        # Nothing to resume: the job ended, the API does not know it (404), or the id is
-        # not one. The group prints the error; a resume hint would only send the user back.
-        raise exc
-    if isinstance(exc, WaitTimeoutError):
-        seen = exc.last_status.status if exc.last_status is not None else "no answer yet"
-        within = f" within {timeout:g} s" if timeout is not None else ""
-        lines = [
-            f"WaitTimeoutError: job {job_id} did not finish{within} (last status: {seen}); "
-            "it may still finish"
-        ]
-    else:
-        lines = cli_message(exc, base_url=None if settings.sandbox else settings.base_url)
-        if isinstance(exc, DownloadError):
-            lines.append(f"Job {job_id} is complete and paid for; only the download failed.")
-    for line in lines:
-        click.echo(line, err=True)
-    click.echo(_how_to_resume(ctx, job_id, output), err=True)
-    ctx.exit(exit_code_for(exc))
-
-
-def _finish(
-    ctx: click.Context,
-    client: SharkAPI,
-    status: JobStatus,
-    output: str | None,
-    *,
-    as_json: bool,
-    started: float,
-) -> None:
-    try:
-        path = client.download(status, output or ".")
-    except SharkAPIError as exc:
-        exc.job_id = exc.job_id or status.job_id
-        _stopped(ctx, exc, output)
-    progress(ctx).saved = str(path)
-    if as_json:
-        data: dict[str, Any] = job_status_dict(status)
-        data["path"] = str(path)
-        data["elapsed_seconds"] = round(time.monotonic() - started, 3)
-        _emit_json(data)
-    else:
-        click.echo(
-            f"Saved {path} (job {status.job_id}, cost {format_dollars(status.cost or Decimal(0))})"
-        )
 
 
 @click.group(
@@ -250,10 +149,10 @@ def _parse_strength(value: float | None, image: str | None) -> float | None:
     help=f"How much the source shapes the output (server default {spec.IMAGE_STRENGTH_DEFAULT}).",
 )
 @request_field_options(_GENERATE_OPTIONS)
-@_output_option
-@_overwrite_option
-@_timeout_option
-@_json_option
+@output_option
+@overwrite_option
+@timeout_option
+@json_option
 @connection_options
 @click.pass_context
 def generate(
@@ -297,13 +196,13 @@ def generate(
                 status = client.wait(job, timeout=timeout, on_update=line.update)
                 state.complete = True
         except SharkAPIError as exc:
-            _stopped(ctx, exc, output, timeout)
-        _finish(ctx, client, status, output, as_json=as_json, started=started)
+            stopped(ctx, exc, output, timeout)
+        finish(ctx, client, status, output, as_json=as_json, started=started)
 
 
 @cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("job_id")
-@_json_option
+@json_option
 @connection_options
 @click.pass_context
 def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) -> None:
@@ -312,7 +211,7 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
     with open_client(settings) as client:
         current = client.get_job(job_id)
     if as_json:
-        _emit_json(job_status_dict(current))
+        emit_json(job_status_dict(current))
         return
     parts = [f"job {current.job_id}: {current.status}", f"mode {current.mode}"]
     if current.cost is not None:
@@ -328,10 +227,10 @@ def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) ->
 
 @cli.command(epilog=SEE_EXIT_CODES)
 @click.argument("job_id")
-@_output_option
-@_overwrite_option
-@_timeout_option
-@_json_option
+@output_option
+@overwrite_option
+@timeout_option
+@json_option
 @connection_options
 @click.pass_context
 def wait(
@@ -358,8 +257,8 @@ def wait(
                 final = client.wait(job_id, timeout=timeout, on_update=line.update)
                 state.complete = True
         except SharkAPIError as exc:
-            _stopped(ctx, exc, output, timeout)
-        _finish(ctx, client, final, output, as_json=as_json, started=started)
+            stopped(ctx, exc, output, timeout)
+        finish(ctx, client, final, output, as_json=as_json, started=started)
 
 
 def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:

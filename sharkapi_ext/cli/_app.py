@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
-import sharkapi_spec as spec
 
 from sharkapi_ext import (
     AsyncSharkAPI,
     InvalidRequestError,
     SharkAPIError,
-    format_dollars,
-    job_status_dict,
 )
 from sharkapi_ext._validation import job_id_of
+from sharkapi_ext.cli._commands.generate import generate
+from sharkapi_ext.cli._commands.status import status
+from sharkapi_ext.cli._commands.wait import wait
 
 from ._batch import (
     BatchError,
@@ -32,8 +31,8 @@ from ._batch import (
     plan_batch,
     run_batch,
 )
-from ._connection import cli_construction_errors, connection, open_client
-from ._display import StatusLine, is_interactive
+from ._connection import cli_construction_errors, connection
+from ._display import is_interactive
 from ._errors import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -43,24 +42,16 @@ from ._errors import (
     cli_message,
     exit_code_for,
 )
-from ._fields import mode_option, pop_extra_fields, request_field_options
-from ._finish import finish
+from ._fields import mode_option
 from ._interrupt import interrupt_lines, progress
 from ._journal import Journal, JournalLockedError
-from ._options import json_option, output_option, overwrite_option, timeout_option
-from ._output import check_destination, check_directory, emit_json
+from ._output import check_directory
 from ._params import RATE, SECONDS, decimal_amount
-from ._resume import how_to_resume, stopped
+from ._resume import how_to_resume
 from ._sandbox_options import fault_options
 from ._settings import Settings, connection_options, merge_settings
 
 __all__ = ["cli"]
-
-# `generate`'s own options: a request field named like one is sent with --field only.
-_GENERATE_OPTIONS = frozenset(
-    {"--mode", "--image", "--strength", "--output", "--timeout", "--json", "--field"}
-    | {"--base-url", "--token", "--sandbox", "--poll-interval", "--help"}
-)
 
 
 class _Group(click.Group):
@@ -127,138 +118,9 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     merge_settings(ctx, **options)
 
 
-def _parse_strength(value: float | None, image: str | None) -> float | None:
-    if value is not None and image is None:
-        raise click.BadParameter("needs --image", param_hint="--strength")
-    return value
-
-
-@cli.command(epilog=SEE_EXIT_CODES)
-@click.argument("prompt")
-@mode_option()
-@click.option(
-    "--image",
-    metavar="PATH",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Source image (PNG/JPEG).",
-)
-@click.option(
-    "--strength",
-    metavar=f"{spec.IMAGE_STRENGTH_MIN:g}..{spec.IMAGE_STRENGTH_MAX:g}",
-    type=click.FloatRange(spec.IMAGE_STRENGTH_MIN, spec.IMAGE_STRENGTH_MAX),
-    help=f"How much the source shapes the output (server default {spec.IMAGE_STRENGTH_DEFAULT}).",
-)
-@request_field_options(_GENERATE_OPTIONS)
-@output_option
-@overwrite_option
-@timeout_option
-@json_option
-@connection_options
-@click.pass_context
-def generate(
-    ctx: click.Context,
-    /,
-    prompt: str,
-    mode: str,
-    image: str | None,
-    strength: float | None,
-    output: str | None,
-    overwrite: bool,
-    timeout: float,
-    as_json: bool,
-    **options: Any,
-) -> None:
-    """Generate one image from PROMPT, wait for it and save it.
-
-    The destination is checked before the job is submitted, so a bad -o costs nothing.
-    """
-    extra_fields = pop_extra_fields(options)
-    settings = merge_settings(ctx, **options)
-    _parse_strength(strength, image)
-    check_destination(output, overwrite=overwrite)
-    started = time.monotonic()
-    # What a Ctrl-C must report is recorded before each step (the group prints it).
-    state = progress(ctx)
-    state.output = output
-    with open_client(settings) as client:
-        try:
-            with StatusLine(interactive=is_interactive()) as line:
-                state.submitting = True  # set before the request exists: a job may, from now
-                job = client.submit(
-                    prompt,
-                    mode=mode,
-                    image=Path(image) if image else None,
-                    image_strength=strength,
-                    extra_fields=extra_fields,
-                )
-                state.job_id = job.job_id
-                line.set_job(job.job_id, job.status)
-                status = client.wait(job, timeout=timeout, on_update=line.update)
-                state.complete = True
-        except SharkAPIError as exc:
-            stopped(ctx, exc, output, timeout)
-        finish(ctx, client, status, output, as_json=as_json, started=started)
-
-
-@cli.command(epilog=SEE_EXIT_CODES)
-@click.argument("job_id")
-@json_option
-@connection_options
-@click.pass_context
-def status(ctx: click.Context, /, job_id: str, as_json: bool, **options: Any) -> None:
-    """Show a job's current status (one poll; submits nothing)."""
-    settings = merge_settings(ctx, **options)
-    with open_client(settings) as client:
-        current = client.get_job(job_id)
-    if as_json:
-        emit_json(job_status_dict(current))
-        return
-    parts = [f"job {current.job_id}: {current.status}", f"mode {current.mode}"]
-    if current.cost is not None:
-        parts.append(f"cost {format_dollars(current.cost)}")
-    else:
-        parts.append(f"estimated {format_dollars(current.estimated_cost)}")
-    if current.error_code or current.error_message:
-        parts.append(f"error {current.error_code}: {current.error_message}")
-    if current.image_url:
-        parts.append(f"image {current.image_url}")
-    click.echo(", ".join(parts))
-
-
-@cli.command(epilog=SEE_EXIT_CODES)
-@click.argument("job_id")
-@output_option
-@overwrite_option
-@timeout_option
-@json_option
-@connection_options
-@click.pass_context
-def wait(
-    ctx: click.Context,
-    /,
-    job_id: str,
-    output: str | None,
-    overwrite: bool,
-    timeout: float,
-    as_json: bool,
-    **options: Any,
-) -> None:
-    """Wait for an existing job and save its image (resumes by id; submits nothing)."""
-    settings = merge_settings(ctx, **options)
-    job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
-    check_destination(output, overwrite=overwrite)
-    started = time.monotonic()
-    state = progress(ctx)
-    state.job_id, state.output = job_id, output
-    with open_client(settings) as client:
-        try:
-            with StatusLine(interactive=is_interactive()) as line:
-                line.set_job(job_id, "waiting")
-                final = client.wait(job_id, timeout=timeout, on_update=line.update)
-                state.complete = True
-        except SharkAPIError as exc:
-            stopped(ctx, exc, output, timeout)
-        finish(ctx, client, final, output, as_json=as_json, started=started)
+cli.add_command(generate)
+cli.add_command(status)
+cli.add_command(wait)
 
 
 def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:

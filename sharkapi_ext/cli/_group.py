@@ -1,31 +1,41 @@
-"""The `sharkapi` click application: options, commands and error handling."""
+"""The `sharkapi` group: its options, its error handling, and its commands, loaded lazily.
+
+Each command lives in a module of its own (`_commands/`), imported only when it is
+run or listed (click's pattern for lazily loading subcommands: `list_commands` names
+them, `get_command` imports one), so `sharkapi batch` does not load the code of
+`generate` or `sandbox`. ``sharkapi --help`` lists every command with its short help,
+and so imports them all. A command is found by name through `get_command`; the group's
+``commands`` dict holds only commands added with `add_command`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Mapping
+from typing import Any, Final
 
 import click
 
-from sharkapi_ext import (
-    SharkAPIError,
-)
-from sharkapi_ext.cli._commands.batch import batch
-from sharkapi_ext.cli._commands.generate import generate
-from sharkapi_ext.cli._commands.sandbox import sandbox
-from sharkapi_ext.cli._commands.status import status
-from sharkapi_ext.cli._commands.wait import wait
+from sharkapi_ext import SharkAPIError
 
-from ._errors import (
-    EXIT_CODES_HELP,
-    EXIT_INTERRUPTED,
-    cli_message,
-    exit_code_for,
-)
+from ._errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, cli_message, exit_code_for
 from ._interrupt import interrupt_lines, progress
 from ._resume import how_to_resume
 from ._settings import Settings, connection_options, merge_settings
 
-__all__ = ["cli"]
+__all__ = ["COMMANDS", "cli"]
+
+#: Each command's name -> ``module:attribute`` of its click command, imported on first use.
+COMMANDS: Final[Mapping[str, str]] = {
+    "batch": "sharkapi_ext.cli._commands.batch:batch",
+    "generate": "sharkapi_ext.cli._commands.generate:generate",
+    # The `mcp` extra's command module needs only click; the MCP SDK is imported when the
+    # command runs, so other commands never pay for it.
+    "mcp": "sharkapi_ext.mcp:mcp_command",
+    "sandbox": "sharkapi_ext.cli._commands.sandbox:sandbox",
+    "status": "sharkapi_ext.cli._commands.status:status",
+    "wait": "sharkapi_ext.cli._commands.wait:wait",
+}
 
 
 class _Group(click.Group):
@@ -33,7 +43,21 @@ class _Group(click.Group):
 
     A Ctrl-C anywhere in a command, its setup and teardown included, ends with exit 130
     and a message from the command's `Progress`, never click's bare ``Aborted!``.
+    The commands of `COMMANDS` are imported when first asked for.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in COMMANDS:
+            return found
+        module_name, _, attribute = COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wrong table entry
+            raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+        return command
 
     def make_context(
         self,
@@ -90,21 +114,3 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     """
     ctx.obj = Settings()
     merge_settings(ctx, **options)
-
-
-cli.add_command(batch)
-cli.add_command(generate)
-cli.add_command(sandbox)
-cli.add_command(status)
-cli.add_command(wait)
-
-
-def _register_mcp() -> None:
-    # `sharkapi mcp` (the `mcp` extra): its command module needs only click; the MCP SDK
-    # is imported when the command runs, so other commands never pay for it.
-    from sharkapi_ext.mcp import mcp_command
-
-    cli.add_command(mcp_command)
-
-
-_register_mcp()

@@ -3,9 +3,10 @@
 Commands: `generate`, `status`, `wait`, `batch` and `sandbox`; see ``sharkapi --help``.
 The client core never imports this package.
 
-This module stays light: `main` loads the commands (the SDK, click and rich, most of
-the start-up time) itself, so that a Ctrl-C while they load is reported like one
-while a command runs.
+This module stays light: `main` loads the group (the SDK and click, most of the
+start-up time) itself, so that a Ctrl-C while they load is reported like one while a
+command runs. The group then loads only the command it runs (one module per command),
+inside its own Ctrl-C handling.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sys import UnraisableHookArgs
 
-    from ._app import cli
+    from ._group import cli
 
 __all__ = ["cli", "main"]
 
@@ -33,7 +34,7 @@ def __getattr__(name: str) -> object:
     # `cli` loads on first use (PEP 562); see the module docstring.
     if name != "cli":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from ._app import cli
+    from ._group import cli
 
     globals()["cli"] = cli  # later lookups skip this function
     return cli
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.unraisablehook = _redeliver_interrupts(sys.unraisablehook)
     try:
         try:
-            from ._app import cli
+            from ._group import cli
         except KeyboardInterrupt:
             sys.stderr.write("\nInterrupted; nothing was submitted.\n")
             sys.exit(_EXIT_INTERRUPTED)

@@ -1,4 +1,6 @@
-"""Where the image goes: checked before anything is submitted, so a bad `-o` costs nothing.
+"""Output: where the image goes, and the one JSON object `--json` prints.
+
+A destination is checked before anything is submitted, so a bad `-o` costs nothing.
 
 The overwrite policy: an image is written to the file named by `-o` only if that file
 does not exist yet, unless `--overwrite` is given. The client names the file after its
@@ -10,14 +12,16 @@ job's own, so fetching the same job again replaces it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sharkapi_ext import IMAGE_EXTENSIONS
 
-__all__ = ["check_destination", "check_directory"]
+__all__ = ["check_destination", "check_directory", "emit_json"]
 
 _HINT = "-o/--output"
 #: The longest file name most file systems accept, in bytes.
@@ -117,3 +121,8 @@ def _names_the_image_may_take(path: Path) -> list[Path]:
     if path.suffix.lower() not in {*extensions, ".jpeg"}:
         return [path]  # download keeps a name that does not say an image kind
     return [path, *(path.with_suffix(ext) for ext in sorted(extensions) if ext != path.suffix)]
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """Print `data` as one line of JSON on stdout (non-ASCII characters kept as they are)."""
+    click.echo(json.dumps(data, ensure_ascii=False))

@@ -6,9 +6,11 @@ At POINT the child writes ``PAUSED <point>`` on stderr and sleeps; the test then
 SIGINT, which lands at exactly that step of the command. The points wrap the SDK and
 the sandbox from outside (nothing in the product knows of them):
 
-* ``import``: while `main` loads the commands (the SDK, click and rich);
+* ``import``: while `main` loads the group (the SDK and click);
 * ``import-exec``: the same, inside code run by ``exec()`` of a string, as dataclasses
   make their methods (CPython then remembers the interrupt until the process exits);
+* ``import-command``: while the group loads the module of the command it runs
+  (`generate`'s), after the group's own options were read;
 * ``sandbox-start``: while ``--sandbox`` starts its in-process server;
 * ``submit-sent``: the POST /v1/generate reached the API (the job exists), its answer
   not yet read;
@@ -44,16 +46,25 @@ def _pause(point: str) -> None:
         time.sleep(PAUSE_SECONDS)
 
 
+#: The module each import point pauses on, the first time it is looked up.
+_IMPORT_POINTS = {
+    "import": "sharkapi_ext.cli._group",
+    "import-exec": "sharkapi_ext.cli._group",
+    "import-command": "sharkapi_ext.cli._commands.generate",
+}
+
+
 class _PauseOnImport(importlib.abc.MetaPathFinder):
-    """Pauses the first time `sharkapi_ext.cli._app` (the commands) is looked up."""
+    """Pauses the first time the point's module is looked up."""
 
     def __init__(self, point: str) -> None:
         self.point = point
+        self.module = _IMPORT_POINTS[point]
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
-        if fullname == "sharkapi_ext.cli._app":
+        if fullname == self.module:
             sys.meta_path.remove(self)
             _pause(self.point)
         # None: the normal finders load it.
@@ -74,7 +85,7 @@ def _wrap(owner: Any, name: str, point: str, *, after: bool = False) -> None:
 
 
 def _install(point: str) -> None:
-    if point in ("import", "import-exec"):
+    if point in _IMPORT_POINTS:
         sys.meta_path.insert(0, _PauseOnImport(point))
     elif point == "sandbox-start":
         from sharkapi_ext.sandbox import Sandbox

@@ -77,7 +77,7 @@ def _interrupted(result: subprocess.CompletedProcess[str]) -> list[str]:
     return lines[start:]
 
 
-@pytest.mark.parametrize("point", ["import", "import-exec", "sandbox-start"])
+@pytest.mark.parametrize("point", ["import", "import-exec", "import-command", "sandbox-start"])
 def test_interrupt_before_anything_is_sent(point: str, tmp_path: Path) -> None:
     result = interrupt_at(
         point, "generate", "--sandbox", "a shark", "-o", str(tmp_path / "s.png"), env=cli_env()

@@ -22,7 +22,9 @@ from sharkapi_ext.sandbox import Sandbox
 
 @pytest.mark.parametrize("command", ["generate", "batch"])
 def test_mode_choices_and_help_come_from_the_spec(runner: CliRunner, command: str) -> None:
-    param = next(p for p in cli.commands[command].params if p.name == "mode")
+    found = cli.get_command(click.Context(cli), command)  # loaded on demand (lazy group)
+    assert found is not None
+    param = next(p for p in found.params if p.name == "mode")
     assert isinstance(param.type, click.Choice)
     assert tuple(param.type.choices) == spec.MODES
     assert param.default == spec.DEFAULT_MODE

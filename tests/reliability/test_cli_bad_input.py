@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from reliability_helpers import RawServer
 
-from sharkapi_ext.cli._app import cli
+from sharkapi_ext.cli import cli
 
 CASES: list[list[str]] = [
     ["generate", "--mode", "3k", "a shark"],

@@ -442,7 +442,7 @@ def test_class4_fifo_and_devices_are_refused_before_sending(twin: str, tmp_path:
 def test_class4_cli_generate_refuses_a_fifo_image(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from sharkapi_ext.cli._app import cli
+    from sharkapi_ext.cli import cli
 
     fifo = tmp_path / "image.png"
     os.mkfifo(fifo)
@@ -768,7 +768,8 @@ def test_class8_an_echoed_token_is_redacted_everywhere(
 def test_class8_cli_stderr_journal_and_settings_hold_no_token(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from sharkapi_ext.cli._app import Settings, cli
+    from sharkapi_ext.cli import cli
+    from sharkapi_ext.cli._settings import Settings
 
     assert TOKEN not in repr(Settings(base_url="http://127.0.0.1", token=TOKEN))
     lines = tmp_path / "prompts.jsonl"

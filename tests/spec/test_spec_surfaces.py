@@ -17,6 +17,7 @@ import ast
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import click
 import sharkapi_spec as spec
 from starlette.routing import Route
 
@@ -48,7 +49,7 @@ def missing_surfaces() -> list[str]:
                 "client method (sharkapi_ext/_operations.py CLIENT_METHODS; until then "
                 f"client.call({op_id!r}, ...) runs it)"
             )
-        if OPERATION_COMMANDS.get(op_id) not in cli.commands:
+        if OPERATION_COMMANDS.get(op_id) not in cli.list_commands(click.Context(cli)):
             missing.append("CLI command (sharkapi_ext/cli/_fields.py OPERATION_COMMANDS)")
         if (op["method"], op["path"]) not in routes:
             missing.append(f"sandbox route ({op['method']} {op['path']} in sandbox/_app.py)")

@@ -1,0 +1,62 @@
+"""The group loads only the command it runs; ``sharkapi --help`` still lists every command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+from click.testing import CliRunner
+
+from sharkapi_ext.cli import cli
+from sharkapi_ext.cli._group import COMMANDS
+
+_COMMAND_MODULES = {
+    name: target.partition(":")[0]
+    for name, target in COMMANDS.items()
+    if target.startswith("sharkapi_ext.cli._commands.")
+}
+
+
+def test_every_command_of_the_table_loads_under_its_name() -> None:
+    context = click.Context(cli)
+    assert cli.list_commands(context) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert isinstance(command, click.Command), name
+        assert command.name == name
+    assert cli.get_command(context, "nosuch") is None
+
+
+def test_help_lists_every_command_with_its_short_help() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Commands:", 1)[1]
+    context = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None
+        short = command.get_short_help_str(limit=45).rstrip(".")
+        assert any(
+            line.split()[:1] == [name] and short[:30] in line for line in listed.splitlines()
+        ), (name, short)
+
+
+def test_a_command_does_not_import_the_other_commands() -> None:
+    # A fresh interpreter: this test process has imported every command already.
+    code = (
+        "import json, sys; from sharkapi_ext.cli import main\n"
+        "try:\n    main(['batch', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('sharkapi_ext'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert _COMMAND_MODULES["batch"] in loaded
+    others = {module for name, module in _COMMAND_MODULES.items() if name != "batch"}
+    assert others, _COMMAND_MODULES
+    assert not loaded & others, loaded & others
+    # Nor the sandbox's or the MCP server's packages (`sandbox` and `mcp` commands).
+    assert not {m for m in loaded if m.startswith(("sharkapi_ext.sandbox", "sharkapi_ext.mcp"))}

@@ -4,14 +4,14 @@ Each command lives in a module of its own (`_commands/`), imported only when it 
 run or listed (click's pattern for lazily loading subcommands: `list_commands` names
 them, `get_command` imports one), so `sharkapi batch` does not load the code of
 `generate` or `sandbox`. ``sharkapi --help`` lists every command with its short help,
-and so imports them all. A command is found by name through `get_command`; the group's
-``commands`` dict holds only commands added with `add_command`.
+and so imports them all. The group's ``commands`` mapping still holds every command by
+name: reading one imports its module, listing the names imports none.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Final
 
 import click
@@ -38,26 +38,60 @@ COMMANDS: Final[Mapping[str, str]] = {
 }
 
 
+def _import_command(target: str) -> click.Command:
+    module_name, _, attribute = target.partition(":")
+    command = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(command, click.Command):  # pragma: no cover - a wrong table entry
+        raise TypeError(f"{target} is not a click command")
+    return command
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """A group's ``commands``: each of `COMMANDS` by name, its module imported when first read.
+
+    Names, ``in`` and ``len`` import nothing, so ``sharkapi batch`` loads one command
+    module while ``cli.commands["batch"]`` keeps working as for any click group.
+    """
+
+    def __init__(self, table: Mapping[str, str], given: Mapping[str, click.Command]) -> None:
+        self._table = {name: target for name, target in table.items() if name not in given}
+        self._loaded = dict(given)
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._loaded.get(name)
+        if command is None:
+            command = self._loaded[name] = _import_command(self._table.pop(name))
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._table.pop(name, None)
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if self._table.pop(name, None) is None:
+            del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._loaded, *self._table}))
+
+    def __len__(self) -> int:
+        return len(self._loaded) + len(self._table)
+
+
 class _Group(click.Group):
     """Turns SDK errors into one stderr line and a per-class exit code (no traceback).
 
     A Ctrl-C anywhere in a command, its setup and teardown included, ends with exit 130
     and a message from the command's `Progress`, never click's bare ``Aborted!``.
-    The commands of `COMMANDS` are imported when first asked for.
+    The commands of `COMMANDS` are imported when first asked for (`_LazyCommands`).
     """
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = super().get_command(ctx, cmd_name)
-        if found is not None or cmd_name not in COMMANDS:
-            return found
-        module_name, _, attribute = COMMANDS[cmd_name].partition(":")
-        command = getattr(importlib.import_module(module_name), attribute)
-        if not isinstance(command, click.Command):  # pragma: no cover - a wrong table entry
-            raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
-        return command
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(COMMANDS, self.commands)
 
     def make_context(
         self,

@@ -60,3 +60,45 @@ def test_a_command_does_not_import_the_other_commands() -> None:
     assert not loaded & others, loaded & others
     # Nor the sandbox's or the MCP server's packages (`sandbox` and `mcp` commands).
     assert not {m for m in loaded if m.startswith(("sharkapi_ext.sandbox", "sharkapi_ext.mcp"))}
+
+
+def test_the_groups_commands_mapping_names_every_command_and_loads_one_on_read() -> None:
+    # `cli.commands` is public click API: it still holds every command by name. Reading
+    # the names imports nothing; reading one command imports that module alone.
+    code = (
+        "import json, sys; from sharkapi_ext.cli import cli\n"
+        "before = sorted(m for m in sys.modules if '._commands.' in m)\n"
+        "names = sorted(cli.commands); has = 'wait' in cli.commands; size = len(cli.commands)\n"
+        "listed = sorted(m for m in sys.modules if '._commands.' in m)\n"
+        "command = cli.commands['wait']\n"
+        "after = sorted(m for m in sys.modules if '._commands.' in m)\n"
+        "print(json.dumps([before, names, has, size, listed, command.name, after]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, names, has, size, listed, name, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == []
+    assert listed == []
+    assert names == sorted(COMMANDS)
+    assert has
+    assert size == len(COMMANDS)
+    assert name == "wait"
+    assert after == [_COMMAND_MODULES["wait"]]
+
+
+def test_a_command_added_later_joins_the_mapping() -> None:
+    @click.group(cls=type(cli))
+    def group() -> None:
+        """A group of the same class."""
+
+    @group.command()
+    def extra() -> None:
+        """An added command."""
+
+    assert "extra" in group.commands
+    assert "batch" in group.commands
+    assert group.commands["extra"] is extra
+    del group.commands["extra"]
+    assert "extra" not in group.commands
+    assert sorted(group.commands) == sorted(COMMANDS)

@@ -52,7 +52,13 @@ if TYPE_CHECKING:
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
     from ._render import format_amount, format_dollars, job_status_dict
     from ._spend import Reservation, SpendCap
-    from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS, check_generate_request
+    from ._validation import (
+        DEFAULT_MODE,
+        JSON,
+        KEYWORD_FIELDS,
+        check_generate_request,
+        check_job_id,
+    )
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
 # beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
@@ -68,6 +74,7 @@ _LAZY = {
     "JSON": "._validation",
     "KEYWORD_FIELDS": "._validation",
     "check_generate_request": "._validation",
+    "check_job_id": "._validation",
     "KNOWN_STATUSES": "._models",
     "TERMINAL_STATUSES": "._models",
     "Job": "._models",
@@ -137,6 +144,7 @@ __all__ = [
     "__version__",
     "aiohttp_http_client",
     "check_generate_request",
+    "check_job_id",
     "decode_image",
     "encode_image",
     "format_amount",

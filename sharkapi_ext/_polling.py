@@ -26,7 +26,7 @@ from ._flow import Flow, OutOfTime, Sleep
 from ._models import Job, JobStatus, parse_job_status
 from ._requests import RequestBuilder
 from ._retry import RequestKind, RetryingRequests
-from ._validation import check_callback, check_positive, job_id_of
+from ._validation import check_callback, check_job_id, check_positive
 
 __all__ = ["Polling"]
 
@@ -45,7 +45,7 @@ class Polling(RetryingRequests, RequestBuilder):
     _job_url_prefix: str
 
     def _get_job_flow(self, job: object, deadline: float | None = None) -> Flow[JobStatus]:
-        job_id = job_id_of(job)
+        job_id = check_job_id(job)
         # Job ids are checked against the spec's pattern, so they need no quoting.
         url = self._job_url_prefix + job_id
 
@@ -83,7 +83,7 @@ class Polling(RetryingRequests, RequestBuilder):
         *,
         deadline: float | None = None,
     ) -> Flow[JobStatus]:
-        job_id = job_id_of(job)
+        job_id = check_job_id(job)
         timeout = check_positive("timeout", timeout)
         check_callback("on_update", on_update)
         interval = (

@@ -41,8 +41,8 @@ __all__ = [
     "JSON",
     "KEYWORD_FIELDS",
     "check_callback",
+    "check_job_id",
     "check_positive",
-    "job_id_of",
     "validate_generate",
 ]
 
@@ -285,11 +285,20 @@ def check_callback(name: str, value: object) -> None:
         raise InvalidRequestError(name, f"must be a function or None, got {type(value).__name__}")
 
 
-def job_id_of(job: object) -> str:
-    """The job id of a `Job`, a `JobStatus` or a string, checked against the spec's pattern.
+def check_job_id(job: object) -> str:
+    """The job id of a `Job`, a `JobStatus` or a string, checked as `get_job` would.
+
+    For callers that take a job id from a user or a file (``sharkapi wait``, ``batch
+    --adopt``) and want the SDK's error before any request.
+
+    Args:
+        job: A `Job`, a `JobStatus` or a job id.
+
+    Returns:
+        The job id, which matches the spec's job-id pattern.
 
     Raises:
-        InvalidRequestError: Not a job id.
+        InvalidRequestError: Not a job id (named ``job_id``, with the pattern's limits).
     """
     job_id = job.job_id if isinstance(job, Job | JobStatus) else job
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):

@@ -91,7 +91,7 @@ class _Group(click.Group):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.commands = _LazyCommands(COMMANDS, self.commands)
+        self.commands: MutableMapping[str, click.Command] = _LazyCommands(COMMANDS, self.commands)
 
     def make_context(
         self,

@@ -14,8 +14,7 @@ from typing import Any
 
 import click
 
-from sharkapi_ext import AsyncSharkAPI, InvalidRequestError
-from sharkapi_ext._validation import job_id_of
+from sharkapi_ext import AsyncSharkAPI, InvalidRequestError, check_job_id
 from sharkapi_ext.cli._batch import (
     BatchError,
     BatchFileError,
@@ -48,7 +47,7 @@ def _adopt(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
         try:
             # The client's own check (the spec's JobId pattern): a mistyped id is refused
             # here, before it is journaled in place of the paid job it was meant to name.
-            job_id = job_id_of(job_id)
+            job_id = check_job_id(job_id)
         except InvalidRequestError as exc:
             raise click.BadParameter(f"{value!r}: {exc}") from None
         if int(line) in adopted:

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from sharkapi_ext import SharkAPIError
-from sharkapi_ext._validation import job_id_of
+from sharkapi_ext import SharkAPIError, check_job_id
 from sharkapi_ext.cli._connection import open_client
 from sharkapi_ext.cli._display import StatusLine, is_interactive
 from sharkapi_ext.cli._errors import SEE_EXIT_CODES
@@ -42,7 +41,7 @@ def wait(
 ) -> None:
     """Wait for an existing job and save its image (resumes by id; submits nothing)."""
     settings = merge_settings(ctx, **options)
-    job_id = job_id_of(job_id)  # before any status line: "job a b: waiting" helps no one
+    job_id = check_job_id(job_id)  # before any status line: "job a b: waiting" helps no one
     check_destination(output, overwrite=overwrite)
     started = time.monotonic()
     state = progress(ctx)

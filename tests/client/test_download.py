@@ -389,3 +389,34 @@ def test_async_download_full_disk_at_fsync_in_the_thread(
     driver.close()
     assert info.value.job_id == JOB_ID
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_deadline_during_fsync_leaves_nothing(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole call's deadline (real loop time here: 0.3 s) passes while the thread
+    # fsyncs: the call times out once the thread has ended, and no file is left.
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+    fake = BlockingFsync(block=1)
+    monkeypatch.setattr(os, "fsync", fake)
+
+    async def main() -> None:
+        client = twin.new()
+        try:
+            download = asyncio.ensure_future(client.download(status, tmp_path, timeout=0.3))
+            await _until(fake.entered)
+            await asyncio.sleep(0.5)
+            assert not download.done()  # past its deadline, still waiting for the thread
+            fake.release.set()
+            with pytest.raises(sdk.APITimeoutError):
+                await download
+        finally:
+            fake.release.set()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert fake.released_in_time is True
+    assert leftovers(tmp_path) == []
+    assert len(twin.script.requests) == 1

@@ -21,7 +21,7 @@ from sharkapi_spec import MODE_PRICES, POLL_INTERVAL_SECONDS
 from ._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, default_ssl_context
 from ._core import ON_SENDING, BaseClient
 from ._deadline import Deadlines, Watch
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, finish_off_loop
 from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
 from ._flow import Action, Fetch, Flow, Reply, Send, Sleep, Steps
 from ._images import ImageSource
@@ -353,6 +353,9 @@ class AsyncSharkAPI(BaseClient):
                 async for chunk in response.aiter_raw():
                     if not reader.feed(chunk):
                         break
+            if isinstance(action, Fetch) and reader.sink is action.sink:
+                # An image's fsync and rename may take many milliseconds: in a thread.
+                return await finish_off_loop(reader.finish, action.sink)
             return reader.finish()
         finally:
             reader.close()

@@ -12,10 +12,20 @@ The file's extension follows its content: a JPEG is never saved under a ``.png``
 (`image_extension`). Its mode follows the process's umask, like any file the caller
 would create. Messages show an image URL without its query string, which may be a
 signature.
+
+The end of a download is the one step that may block for many milliseconds: the file's
+``fsync``, its rename into place and the folder's ``fsync`` (`DownloadSink.result`). The
+sync client runs it where it stands; the async client runs that same step in a worker
+thread (`finish_off_loop`), so the event loop keeps serving other requests meanwhile. A
+cancellation that arrives while the thread runs waits for it (a thread cannot be
+interrupted) and is then raised: a cancellation before the rename leaves no file, one
+after it leaves the complete file in place, and the temporary file is never removed
+under the thread's feet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -25,7 +35,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Final
+from typing import IO, Final, TypeVar
 
 import httpx
 
@@ -38,9 +48,12 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DownloadSink",
     "destination_for",
+    "finish_off_loop",
     "image_extension",
     "shown_url",
 ]
+
+T = TypeVar("T")
 
 #: A 2048×2048 RGBA PNG is at most about 16 MiB; anything far larger is not an image.
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
@@ -149,6 +162,9 @@ class DownloadSink:
         self._kind: str | None = None
         self._file: IO[bytes] | None = None
         self._temp: Path | None = None
+        # Set by the event loop's thread when the download is cancelled while `result`
+        # runs in a worker thread (`finish_off_loop`): the file is not renamed into place.
+        self._abandoned = False
 
     @property
     def limit(self) -> int:
@@ -209,11 +225,16 @@ class DownloadSink:
             raise self.error(f"cannot write the file: {exc.strerror or exc}") from exc
 
     def result(self, response: httpx.Response) -> Path:
-        """Close the file, check it, and move it into place; returns the final path."""
+        """Close the file, check it, and move it into place; returns the final path.
+
+        This is the download's blocking step (``fsync``, rename, the folder's ``fsync``):
+        the async client runs it in a worker thread (`finish_off_loop`).
+        """
         if self._kind is None:
             raise self.error("the file is not a PNG or JPEG (too short)")
         assert self._file is not None
         assert self._temp is not None
+        final = self._final_path(self._kind)
         file, self._file = self._file, None
         try:
             # A full disk often shows only here, when the buffer is flushed.
@@ -222,13 +243,26 @@ class DownloadSink:
                 os.fsync(file.fileno())
         except OSError as exc:
             raise self.error(f"cannot write the file: {exc.strerror or exc}") from exc
-        final = self._final_path(self._kind)
+        if self._abandoned:
+            # Cancelled during the fsync: the file stays temporary, and `close` removes it.
+            raise self.error("cancelled before the file was moved into place")
         try:
             os.replace(self._temp, final)
         except OSError as exc:
             raise self.error(f"cannot write {shown_path(final)}: {exc.strerror or exc}") from exc
         self._temp = None
+        # The rename lives in the folder: without this a power loss may undo it, though
+        # the caller (a batch journal, say) has already recorded the image as saved.
+        _fsync_dir(final.parent)
         return final
+
+    def abandon(self) -> None:
+        """The download was cancelled while `result` runs in a thread: do not rename.
+
+        Called from the event loop's thread. A rename already begun completes (it is
+        atomic); one not begun does not happen, and `close` removes the temporary file.
+        """
+        self._abandoned = True
 
     def _final_path(self, kind: str) -> Path:
         extension = IMAGE_EXTENSIONS[kind]
@@ -258,6 +292,51 @@ class DownloadSink:
         if temp is not None:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
+
+
+async def finish_off_loop(finish: Callable[[], T], sink: DownloadSink) -> T:
+    """Run a download's last step (`DownloadSink.result`, through its reader) in a thread.
+
+    The event loop keeps serving other tasks during the ``fsync`` and the rename. A
+    cancellation while the thread runs is held until the thread ends, then raised; the
+    caller's cleanup (`DownloadSink.close`) thus never runs alongside the thread.
+
+    Args:
+        finish: The reader's ``finish``, which ends in the sink's ``result``.
+        sink: The file sink, told to `abandon` the rename on a cancellation.
+
+    Returns:
+        What ``finish`` returns: the final path.
+
+    Raises:
+        asyncio.CancelledError: The task was cancelled meanwhile (after the thread ended).
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, finish)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        sink.abandon()
+        # A thread cannot be stopped: wait for its fsync or rename to end, however many
+        # cancellations come meanwhile, so the temporary file is removed after it.
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((future,))
+        if not future.cancelled():
+            future.exception()  # the cancellation wins; the thread's error is not news
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # Windows, where a folder cannot be opened (nor needs this)
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # some file systems refuse an fsync of a folder; the rename stands
+        pass
+    finally:
+        os.close(handle)
 
 
 def _create_temp(folder: Path) -> tuple[Path, int]:

@@ -7,8 +7,9 @@ nothing but I/O lines: `_run` walks the flow (`Steps` keeps the bookkeeping), `_
 sleeps or sends (the async one through its gate, `_exchange`), `_open` gets the answer's
 headers, and the raw body is poured into the action's `BodyReader` (`_body`): "start;
 feed each raw chunk; finish", the same for an API answer (a `Reply`, through a
-`ReplySink`) and a download (a file, through the `DownloadSink`). So the twins share
-every line that does no I/O.
+`ReplySink`) and a download (a file, through the `DownloadSink`; the async driver runs
+the download's last step, its fsync and rename, in a thread: `_download.finish_off_loop`).
+So the twins share every line that does no I/O.
 
 One call, end to end: `SharkAPI.get_job(job_id)` runs `self._run(self._get_job_flow(job_id))`.
 `_get_job_flow` (`_polling`) builds the request (`_requests`) and delegates to

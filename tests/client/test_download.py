@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import gzip
 import hashlib
+import os
+import threading
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from client_helpers import JOB_ID, JPEG, PNG, Twin, polled
+from client_helpers import JOB_ID, JPEG, PNG, Driver, Twin, make_twin, polled
 
 import sharkapi_ext as sdk
 
@@ -200,3 +204,219 @@ def test_unfinished_job_cannot_be_downloaded(twin: Twin, tmp_path: Path) -> None
         client.download(status, tmp_path)
     with pytest.raises(sdk.InvalidRequestError):
         client.download("file:///etc/passwd", tmp_path)
+
+
+# -- the last step (fsync, rename, the folder's fsync): off the event loop -------------------
+
+ASYNC_FLAVOURS = ["async", "async-aiohttp"]
+
+
+class BlockingFsync:
+    """Stands in for os.fsync: the call numbered `block` waits for `release` (at most 3 s).
+
+    It records, for each call, the inode it was given and whether it ran on the main
+    thread (the event loop's); `entered` is set when the blocking call starts.
+    """
+
+    def __init__(self, block: int) -> None:
+        self.block = block
+        self.calls: list[tuple[int, bool]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.released_in_time: bool | None = None
+        self._real = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.calls.append(
+            (os.fstat(fd).st_ino, threading.current_thread() is threading.main_thread())
+        )
+        if len(self.calls) == self.block:
+            self.entered.set()
+            # Never hangs: on a loop this call blocks, nobody can release it, and the
+            # test fails on `released_in_time` instead.
+            self.released_in_time = self.release.wait(3.0)
+        self._real(fd)
+
+
+async def _until(event: threading.Event) -> None:
+    for _ in range(3000):
+        if event.is_set():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the worker thread never got there")
+
+
+def _async_client(flavour: str) -> tuple[Twin, sdk.JobStatus]:
+    twin = make_twin(flavour)
+    status = done_status(twin)
+    twin.drivers.pop().close()
+    return twin, status
+
+
+def test_download_fsyncs_the_file_and_its_folder(
+    twin: Twin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rename lives in the folder: a power loss must not undo a download reported done.
+    fake = BlockingFsync(block=0)
+    status = done_status(twin)
+    twin.script.add(streamed(IMAGE))
+    monkeypatch.setattr(os, "fsync", fake)
+    path = twin().download(status, tmp_path / "out")
+    inodes = [inode for inode, _ in fake.calls]
+    assert inodes == [path.stat().st_ino, path.parent.stat().st_ino]
+    if not twin.is_async:
+        assert all(on_main for _, on_main in fake.calls)  # the sync twin: where it stands
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_fsyncs_in_a_thread_while_the_loop_runs(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+    fake = BlockingFsync(block=1)
+    monkeypatch.setattr(os, "fsync", fake)
+
+    async def main() -> tuple[Path, int]:
+        client = twin.new()
+        ticks = 0
+        try:
+            download = asyncio.ensure_future(client.download(status, tmp_path))
+            await _until(fake.entered)
+            # The file's fsync is blocked: the loop still serves other tasks.
+            while ticks < 5:
+                await asyncio.sleep(0.001)
+                ticks += 1
+            assert not download.done()
+            fake.release.set()
+            return await download, ticks
+        finally:
+            fake.release.set()
+            await client.aclose()
+
+    path, ticks = asyncio.run(main())
+    assert fake.released_in_time is True
+    assert ticks == 5
+    assert path.read_bytes() == IMAGE
+    assert [on_main for _, on_main in fake.calls] == [False, False]  # file, then folder
+    assert leftovers(tmp_path) == [path.name]
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_cancelled_during_fsync_leaves_nothing(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+    fake = BlockingFsync(block=1)
+    monkeypatch.setattr(os, "fsync", fake)
+    seen: list[list[str]] = []
+
+    async def main() -> None:
+        client = twin.new()
+        try:
+            download = asyncio.ensure_future(client.download(status, tmp_path))
+            await _until(fake.entered)
+            download.cancel()
+            await asyncio.sleep(0.01)
+            download.cancel()  # a second cancellation does not cut the wait short
+            await asyncio.sleep(0.01)
+            # The thread still holds the temporary file: the task waits for it, and
+            # nothing is removed under its feet.
+            assert not download.done()
+            seen.append(leftovers(tmp_path))
+            fake.release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await download
+        finally:
+            fake.release.set()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert fake.released_in_time is True
+    assert len(seen[0]) == 1
+    assert seen[0][0].endswith(".part")
+    # Cancelled before the rename: no image, no temporary file, and no folder fsync.
+    assert leftovers(tmp_path) == []
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_cancelled_after_the_rename_keeps_the_whole_file(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+    fake = BlockingFsync(block=2)  # the folder's fsync, after the rename
+    monkeypatch.setattr(os, "fsync", fake)
+
+    async def main() -> None:
+        client = twin.new()
+        try:
+            download = asyncio.ensure_future(client.download(status, tmp_path))
+            await _until(fake.entered)
+            download.cancel()
+            await asyncio.sleep(0.01)
+            assert not download.done()
+            fake.release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await download
+        finally:
+            fake.release.set()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert fake.released_in_time is True
+    # The rename had happened: the complete image is in place, never a part of it.
+    assert leftovers(tmp_path) == [f"{JOB_ID}.png"]
+    assert (tmp_path / f"{JOB_ID}.png").read_bytes() == IMAGE
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_full_disk_at_fsync_in_the_thread(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    driver = Driver(twin.new())
+    with pytest.raises(sdk.DownloadError, match="No space left") as info:
+        driver.download(status, tmp_path)
+    driver.close()
+    assert info.value.job_id == JOB_ID
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("flavour", ASYNC_FLAVOURS)
+def test_async_download_deadline_during_fsync_leaves_nothing(
+    flavour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole call's deadline (real loop time here: 0.3 s) passes while the thread
+    # fsyncs: the call times out once the thread has ended, and no file is left.
+    twin, status = _async_client(flavour)
+    twin.script.add(streamed(IMAGE))
+    fake = BlockingFsync(block=1)
+    monkeypatch.setattr(os, "fsync", fake)
+
+    async def main() -> None:
+        client = twin.new()
+        try:
+            download = asyncio.ensure_future(client.download(status, tmp_path, timeout=0.3))
+            await _until(fake.entered)
+            await asyncio.sleep(0.5)
+            assert not download.done()  # past its deadline, still waiting for the thread
+            fake.release.set()
+            with pytest.raises(sdk.APITimeoutError):
+                await download
+        finally:
+            fake.release.set()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert fake.released_in_time is True
+    assert leftovers(tmp_path) == []
+    assert len(twin.script.requests) == 1

@@ -33,6 +33,7 @@ from ._flow import Action, Fetch, Flow, Reply, Send, Sleep, Steps
 from ._images import ImageSource
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
+from ._pacing import Window
 from ._pool import async_transport
 from ._retry import UNSENT_ATTR
 from ._spend import SpendCap
@@ -117,18 +118,8 @@ def _record_interrupted_jobs(exc: BaseException, jobs: list[tuple[int, JobOutcom
     logger.warning("%s (%s)", text, type(exc).__name__)
 
 
-# Requests in flight at first; each answer that is not a throttle lets one more out,
-# up to MAX_CONNECTIONS.
+# Requests in flight at first (the slow start's first round, `_pacing.Window`).
 _INITIAL_WINDOW = 16
-
-
-class _Window:
-    """How many requests the async gate lets out at once (shared by `with_options` copies)."""
-
-    __slots__ = ("size",)
-
-    def __init__(self) -> None:
-        self.size = _INITIAL_WINDOW
 
 
 class _SendingProbe:
@@ -195,12 +186,12 @@ class AsyncSharkAPI(BaseClient):
             pacing=pacing,
         )
         self._sleep = sleep
-        # The gate opens as answers come back (a slow start, as TCP's): a first burst
-        # of submits against a rate-limited API then meets one 429 where it met dozens
-        # (BENCHMARKS.md, section 7), while against a fast API the window is at
-        # MAX_CONNECTIONS after a few dozen answers, a few milliseconds.
-        self._gate = asyncio.Semaphore(_INITIAL_WINDOW)
-        self._window = _Window()
+        # The gate opens as answers come back (a slow start in rounds, `_pacing.Window`):
+        # a first burst of submits against a rate-limited API then meets a few 429s
+        # where it met dozens (BENCHMARKS.md, section 7), while against a fast API the
+        # window is at MAX_CONNECTIONS after three rounds, a few milliseconds.
+        self._window = Window(_INITIAL_WINDOW, MAX_CONNECTIONS)
+        self._gate = asyncio.Semaphore(self._window.size)
         self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
@@ -230,33 +221,30 @@ class AsyncSharkAPI(BaseClient):
         self._check_open()
         request = action.request
         deadline = action.deadline
-        # Time spent waiting for the client's own gate is time before anything was sent:
-        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
-        # submit stuck here is retried, not reported as "outcome unknown").
-        try:
-            if self._gate.locked():
-                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
-                    await self._gate.acquire()
-            else:  # free: taken at once, without the cost of arming a timer
-                await self._gate.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout(
-                "no free connection within the timeout; nothing was sent", request=request
-            ) from exc
-        except asyncio.CancelledError as exc:
-            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
-            raise
-        if isinstance(action, Send):
-            # A request that waited at the gate passed the pacing gate before a
-            # Retry-After pause began: it waits the pause out here (nothing sent yet).
-            try:
-                await self._pause_for_retry_after(deadline, request)
-            except BaseException:
-                self._gate.release()
-                raise
+        pacer = self._pacer
+        # Whether the flow took a turn at the pacing gate (it asks only while the gate is
+        # active), read in the same loop turn as the flow's own check.
+        paced = pacer.active
+        while True:
+            waited = await self._take_place(deadline, request)
+            if not isinstance(action, Send) or not (
+                pacer.paused_for() > 0.0 or (pacer.active and (waited or not paced))
+            ):
+                break
+            # The request waited for its place while the pacing gate closed (a first burst
+            # queued before the first 429, a Retry-After pause), or its turn went stale
+            # while it waited: it gives the place back and takes a turn now, so that the
+            # queue does not go out at once (nothing was sent yet). Holding the place
+            # meanwhile would keep out requests whose turn has come.
+            self._gate.release()
+            await self._wait_turn(deadline, request)
+            paced = True
         sending: _SendingProbe | None = None
         deadlines = self._deadlines()
         watch: Watch | None = None
+        # What ended the request, for the window: None while nothing went out.
+        accepted: bool | None = None
+        throttled = False
         try:
             hook = request.extensions.get(ON_SENDING)
             if hook is not None:
@@ -292,13 +280,10 @@ class AsyncSharkAPI(BaseClient):
             # included: a server that trickles its headers never trips a per-read timeout
             # (`_deadline`: asyncio.timeout's rules, one loop timer for every request).
             watch = deadlines.watch(left)
+            accepted = False
             result = await self._exchange(action)
-            window = self._window
-            if window.size < MAX_CONNECTIONS and (
-                not isinstance(result, Reply) or result.status_code not in (429, 503)
-            ):
-                window.size += 1
-                self._gate.release()  # one more request may be in flight from now on
+            throttled = isinstance(result, Reply) and result.status_code in (429, 503)
+            accepted = not throttled
             return result
         except (TimeoutError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not (watch and watch.timed_out()):
@@ -318,15 +303,36 @@ class AsyncSharkAPI(BaseClient):
         finally:
             if watch is not None:
                 deadlines.finish(watch)
-            self._gate.release()
+            if accepted is None:
+                self._gate.release()  # never went out: its place goes to the next
+            else:
+                for _ in range(self._window.answered(accepted, throttled)):
+                    self._gate.release()
 
-    async def _pause_for_retry_after(self, deadline: float, request: httpx.Request) -> None:
-        # Requests that reached the gate before the pacing gate closed (a first burst)
-        # wait here for the pause to end, then for their turn at the learned rate, so
-        # that they do not all go out at once when it ends.
+    async def _take_place(self, deadline: float, request: httpx.Request) -> bool:
+        """Take a place in the window; return whether the request had to wait for it."""
+        # Time spent waiting for the client's own gate is time before anything was sent:
+        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
+        # submit stuck here is retried, not reported as "outcome unknown").
+        try:
+            if self._gate.locked():
+                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                    await self._gate.acquire()
+                return True
+            await self._gate.acquire()  # free: taken at once, without arming a timer
+            return False
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout(
+                "no free connection within the timeout; nothing was sent", request=request
+            ) from exc
+        except asyncio.CancelledError as exc:
+            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
+            raise
+
+    async def _wait_turn(self, deadline: float, request: httpx.Request) -> None:
+        # The pacing gate's turn, for a request that passed the flow's check before the
+        # gate closed: the pause first, then the learned rate.
         pacer = self._pacer
-        if pacer.paused_for() <= 0.0:
-            return
         submit = request.method != "GET"
         pacer.waiting(submit, 1)
         try:

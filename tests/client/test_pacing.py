@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
+import json
 import math
+from collections import deque
+from collections.abc import Awaitable
 
+import httpx
 import pytest
-from client_helpers import Twin, accepted, error, polled
+from client_helpers import Twin, accepted, error, job_body, polled, status_body
 
 import sharkapi_ext as sdk
-from sharkapi_ext._pacing import _RECOVERY_SECONDS, BETA, Pacer
+from sharkapi_ext._pacing import _RECOVERY_SECONDS, BETA, Pacer, Window
 
 
 class Clock:
@@ -155,3 +162,152 @@ def test_a_429_slows_the_other_requests_of_the_client(twin: Twin) -> None:
 def test_rate_limit_is_checked(bad: object) -> None:
     with pytest.raises(sdk.InvalidRequestError, match="rate_limit"):
         sdk.SharkAPI("sk_test_abcdefgh", rate_limit=bad)  # type: ignore[arg-type]
+
+
+# -- the async client's window: a slow start in rounds ----------------------------------------
+
+
+def test_a_round_holds_its_places_until_all_of_it_is_answered() -> None:
+    window = Window(4, 100)
+    # Three of the first round's four answers free nothing: the fourth may be a 429.
+    assert [window.answered(True, False) for _ in range(3)] == [0, 0, 0]
+    assert window.answered(True, False) == 8  # all accepted: the window doubles
+    assert window.size == 8
+
+
+def test_a_throttle_in_a_round_ends_the_slow_start_without_growth() -> None:
+    window = Window(4, 100)
+    assert [window.answered(True, False) for _ in range(3)] == [0, 0, 0]
+    assert window.answered(False, True) == 4  # the round's places, no more
+    assert window.size == 4
+    # From now on each answer frees its own place, and an accepted one adds one more.
+    assert window.answered(True, False) == 2
+    assert window.answered(False, True) == 1
+    assert window.answered(False, False) == 1  # a transport error: no growth
+    assert window.size == 5
+
+
+def test_the_slow_start_ends_at_the_maximum() -> None:
+    window = Window(16, 100)
+    rounds = 0
+    while window.answered(True, False) == 0 or window.size < 100:
+        rounds += 1
+        assert rounds < 1000
+    assert window.size == 100  # 16, 32, 64, 100: three rounds
+    assert window.answered(True, False) == 1  # full: each answer frees its own place
+
+
+class VirtualTime:
+    """A clock and an asyncio sleep in virtual time: it moves when every task waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), future))
+        await future
+
+    def run(self, main: Awaitable[object]) -> object:
+        async def drive() -> object:
+            task = asyncio.ensure_future(main)
+            while not task.done():
+                for _ in range(50):  # let every runnable task go as far as it can
+                    await asyncio.sleep(0)
+                if task.done() or not self._sleepers:
+                    continue
+                self.now = max(self.now, self._sleepers[0][0])
+                while self._sleepers and self._sleepers[0][0] <= self.now:
+                    future = heapq.heappop(self._sleepers)[2]
+                    if not future.done():
+                        future.set_result(None)
+            return task.result()
+
+        return asyncio.run(drive())
+
+
+class LimitedAPI:
+    """An API that takes `limit` requests a second (a sliding second, as the sandbox's).
+
+    An accepted request is answered after `latency`; one over the limit after twice that,
+    so that, as measured against the sandbox, a round's 429 comes back after its 202s.
+    """
+
+    def __init__(self, time: VirtualTime, limit: int = 15, latency: float = 0.02) -> None:
+        self.time = time
+        self.limit = limit
+        self.latency = latency
+        self.stamps: deque[float] = deque()
+        self.log: list[tuple[float, str, int]] = []
+        self.jobs = itertools.count()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        now = self.time.now
+        while self.stamps and self.stamps[0] <= now - 1.0:
+            self.stamps.popleft()
+        if len(self.stamps) >= self.limit:
+            self.log.append((now, request.method, 429))
+            await self.time.sleep(2 * self.latency)
+            return error(429, "rate_limited", headers={"Retry-After": "1"})
+        self.stamps.append(now)
+        self.log.append((now, request.method, 200))
+        await self.time.sleep(self.latency)
+        if request.method == "POST":
+            json.loads(request.content)
+            return httpx.Response(202, json=job_body(f"job_{next(self.jobs)}"))
+        job_id = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json=status_body("complete", job_id))
+
+
+def run_many(jobs: int, concurrency: int) -> tuple[list[object], LimitedAPI, float]:
+    time = VirtualTime()
+    api = LimitedAPI(time)
+
+    async def main() -> list[object]:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(api))
+        client = sdk.AsyncSharkAPI(
+            "sk_test_abcdefgh",
+            base_url="https://api.example",
+            http_client=http,
+            poll_interval=0.25,
+            clock=time,
+            sleep=time.sleep,
+        )
+        async with client:
+            results = await client.generate_many(
+                [f"shark {i}" for i in range(jobs)], concurrency=concurrency, timeout=300
+            )
+        await http.aclose()
+        return list(results)
+
+    results = time.run(main())
+    assert isinstance(results, list)
+    return results, api, time.now
+
+
+def test_a_first_burst_at_a_rate_limit_meets_one_429() -> None:
+    # Before the rounds, each of the first round's 202s let two more requests out while
+    # its 429 was on its way back: 31 of the first 46 requests were refused.
+    results, api, _ = run_many(60, 128)
+    first_second = [status for when, _, status in api.log if when < 1.0]
+    assert first_second.count(429) == 1
+    assert all(isinstance(result, sdk.JobStatus) for result in results)
+
+
+def test_requests_queued_before_the_first_429_go_out_at_the_learned_rate() -> None:
+    # They passed the pacing gate while it was still open; before, they all went out at
+    # once when the Retry-After pause ended, and the second second met 16 429s (and
+    # while they held the window's places waiting for their turn, requests that had
+    # taken a turn long before went out beside them: a 429 in the third second).
+    results, api, wall = run_many(60, 128)
+    assert [status for when, _, status in api.log if 1.0 <= when < 3.0].count(429) == 0
+    throttled = sum(1 for _, _, status in api.log if status == 429)
+    assert throttled / len(api.log) < 0.05
+    assert all(isinstance(result, sdk.JobStatus) for result in results)
+    ideal = 60 * 2 / api.limit
+    assert wall < 1.6 * ideal

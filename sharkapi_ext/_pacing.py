@@ -25,6 +25,10 @@ this rate changes with every answer. None adapts, so the adaptive part would be 
 either way, and the whole stays sans-I/O: both twins share it, tests drive it with a
 fake clock.
 
+Until the first throttle, only the async client's `Window` bounds a first burst: it grows
+in rounds, so that the requests of a round are all answered (a 429 among them shows the
+limit) before more go out.
+
 `Pacer.delay` is all a flow needs: it answers "go now" (and takes the token) or "ask
 again in so many seconds", which the flow turns into a `Sleep` bounded by its deadline
 (`_retry.RetryingRequests._pace_flow`). Thread-safe: the sync client may be shared by

@@ -57,6 +57,25 @@ def test_a_known_limit_spreads_requests() -> None:
     assert 49 <= sent <= 51  # 10 a second, one token of burst
 
 
+def test_no_sliding_second_gets_more_than_the_rate() -> None:
+    # An API that counts requests over a sliding second (as the sandbox does) refuses
+    # whatever the bucket's burst adds: with a tenth of a second of burst (1.5 tokens at
+    # 15 a second), a second after an idle moment held 16 requests.
+    clock = Clock()
+    pacer = Pacer(15.0, clock)
+    clock.now += 0.5  # idle: the bucket fills
+    sent: list[float] = []
+    end = clock.now + 3.0
+    while clock.now < end:
+        delay = pacer.delay(True)
+        if delay == 0.0:
+            sent.append(clock.now)
+        else:
+            clock.now += delay
+    busiest = max(sum(1 for t in sent if at - 1.0 + 1e-6 < t <= at) for at in sent)
+    assert busiest == 15
+
+
 def test_retry_after_pauses_every_request() -> None:
     clock = Clock()
     pacer = Pacer(None, clock)

@@ -111,6 +111,7 @@ class AsyncSharkAPI(BaseClient):
         # window is at MAX_CONNECTIONS after three rounds, a few milliseconds.
         self._window = Window(_INITIAL_WINDOW, MAX_CONNECTIONS)
         self._gate = asyncio.Semaphore(self._window.size)
+        self._timers: set[asyncio.Future[None]] = set()  # the slow start's round timers
         self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
@@ -235,6 +236,12 @@ class AsyncSharkAPI(BaseClient):
         # submit stuck here is retried, not reported as "outcome unknown").
         try:
             if self._gate.locked():
+                window = self._window
+                if window.wants_timer():
+                    # A slow round must not stall the client (`Window.expire`).
+                    timer = asyncio.ensure_future(self._expire_round(window.round))
+                    self._timers.add(timer)
+                    timer.add_done_callback(self._timers.discard)
                 async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
                     await self._gate.acquire()
                 return True
@@ -247,6 +254,11 @@ class AsyncSharkAPI(BaseClient):
         except asyncio.CancelledError as exc:
             setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
             raise
+
+    async def _expire_round(self, round_number: int) -> None:
+        await self._sleep(Window.ROUND_SECONDS)
+        for _ in range(self._window.expire(round_number)):
+            self._gate.release()
 
     async def _wait_turn(self, deadline: float, request: httpx.Request) -> None:
         # The pacing gate's turn, for a request that passed the flow's check before the

@@ -263,8 +263,13 @@ class Window:
     on each answer frees its own place, and each accepted one adds a place until
     ``maximum``, while the rate gate does the pacing.
 
+    A round that is slow to answer (a stuck request, a long download) must not stall the
+    client: when a request has waited ``ROUND_SECONDS`` for the rest of its round, the
+    slow start ends (`expire`) and the places held are freed.
+
     No I/O: the async client holds a semaphore of ``size`` places, takes one per
-    request, and gives back what `answered` returns.
+    request, gives back what `answered` returns, and, when a request has to wait during
+    the slow start (`wants_timer`), gives back what `expire` returns a while later.
 
     Args:
         initial: The first round's size.
@@ -274,7 +279,20 @@ class Window:
         size: Requests that may be in flight at once now.
     """
 
-    __slots__ = ("_accepted", "_held", "_maximum", "_slow_start", "_throttled", "size")
+    #: Seconds a request waits for the rest of its round before the slow start ends
+    #: (a rate limit's usual period: a round's answers normally come well within it).
+    ROUND_SECONDS: Final = 1.0
+
+    __slots__ = (
+        "_accepted",
+        "_held",
+        "_maximum",
+        "_slow_start",
+        "_throttled",
+        "_timed",
+        "round",
+        "size",
+    )
 
     def __init__(self, initial: int, maximum: int) -> None:
         self.size = min(initial, maximum)
@@ -283,6 +301,34 @@ class Window:
         self._held = 0
         self._accepted = 0
         self._throttled = False
+        #: The current round's number (it changes when a round ends).
+        self.round = 0
+        self._timed = -1
+
+    def wants_timer(self) -> bool:
+        """A request has to wait for a place: should it start this round's timer?
+
+        True once per round of the slow start: the caller then calls
+        ``expire(round)`` after ``ROUND_SECONDS``.
+        """
+        if not self._slow_start or self._timed == self.round:
+            return False
+        self._timed = self.round
+        return True
+
+    def expire(self, round_number: int) -> int:
+        """A request waited ``ROUND_SECONDS`` for round ``round_number``: end the slow start.
+
+        Returns:
+            The places held for that round, to free now (0 if it has ended since).
+        """
+        if not self._slow_start or round_number != self.round:
+            return 0
+        self._slow_start = False
+        held = self._held
+        self._held = self._accepted = 0
+        self._throttled = False
+        return held
 
     def answered(self, accepted: bool, throttled: bool) -> int:
         """Note that a request that went out has ended; return the places to free.
@@ -309,4 +355,5 @@ class Window:
             self._slow_start = self.size < self._maximum
         self._held = self._accepted = 0
         self._throttled = False
+        self.round += 1
         return self.size

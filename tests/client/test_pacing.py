@@ -216,6 +216,27 @@ def test_the_slow_start_ends_at_the_maximum() -> None:
     assert window.answered(True, False) == 1  # full: each answer frees its own place
 
 
+def test_a_slow_round_ends_the_slow_start_when_its_time_is_up() -> None:
+    window = Window(4, 100)
+    assert window.wants_timer()  # a request waits: the round's timer starts...
+    assert not window.wants_timer()  # ...once
+    assert [window.answered(True, False) for _ in range(3)] == [0, 0, 0]
+    assert window.expire(window.round) == 3  # the fourth is stuck: free what is held
+    assert window.answered(True, False) == 2  # the slow start is over
+    assert not window.wants_timer()
+    assert window.expire(window.round) == 0
+
+
+def test_a_timer_of_a_round_that_ended_frees_nothing() -> None:
+    window = Window(2, 100)
+    assert window.wants_timer()
+    stale = window.round
+    assert window.answered(True, False) == 0
+    assert window.answered(True, False) == 4
+    assert window.expire(stale) == 0
+    assert window.wants_timer()  # the new round has a timer of its own
+
+
 class VirtualTime:
     """A clock and an asyncio sleep in virtual time: it moves when every task waits."""
 
@@ -283,9 +304,11 @@ class LimitedAPI:
         return httpx.Response(200, json=status_body("complete", job_id))
 
 
-def run_many(jobs: int, concurrency: int) -> tuple[list[object], LimitedAPI, float]:
-    time = VirtualTime()
-    api = LimitedAPI(time)
+def run_many(
+    jobs: int, concurrency: int, api: LimitedAPI | None = None
+) -> tuple[list[object], LimitedAPI, float]:
+    time = api.time if api is not None else VirtualTime()
+    api = api if api is not None else LimitedAPI(time)
 
     async def main() -> list[object]:
         http = httpx.AsyncClient(transport=httpx.MockTransport(api))
@@ -330,3 +353,28 @@ def test_requests_queued_before_the_first_429_go_out_at_the_learned_rate() -> No
     assert all(isinstance(result, sdk.JobStatus) for result in results)
     ideal = 60 * 2 / api.limit
     assert wall < 1.6 * ideal
+
+
+class StuckAPI(LimitedAPI):
+    """No limit; the first request takes 30 s to answer."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        super().__init__(time, limit=10**9)
+        self.first = True
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.first:
+            self.first = False
+            await self.time.sleep(30.0)
+        return await super().__call__(request)
+
+
+def test_a_stuck_request_of_a_round_does_not_stall_the_client() -> None:
+    # A round's places are held until all of it is answered, but a request waits for
+    # that at most Window.ROUND_SECONDS: the other jobs finish long before the stuck one.
+    time = VirtualTime()
+    api = StuckAPI(time)
+    _, _, wall = run_many(40, 40, api)
+    finished = [when for when, method, _ in api.log if method == "GET"]
+    assert len(finished) >= 39
+    assert sorted(finished)[38] < 3.0  # 39 of 40 done within seconds, not 30

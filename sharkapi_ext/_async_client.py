@@ -146,9 +146,15 @@ class AsyncSharkAPI(BaseClient):
         # active), read in the same loop turn as the flow's own check.
         paced = pacer.active
         while True:
-            waited = await self._take_place(deadline, request)
-            if not isinstance(action, Send) or not (
-                pacer.paused_for() > 0.0 or (pacer.active and (waited or not paced))
+            if self._gate.locked():
+                waited = await self._wait_for_place(deadline, request)
+            else:  # free: taken at once, without the cost of arming a timer
+                await self._gate.acquire()
+                waited = False
+            if not (
+                pacer.active
+                and isinstance(action, Send)
+                and (waited or not paced or pacer.paused_for() > 0.0)
             ):
                 break
             # The request waited for its place while the pacing gate closed (a first burst
@@ -229,24 +235,20 @@ class AsyncSharkAPI(BaseClient):
                 for _ in range(self._window.answered(accepted, throttled)):
                     self._gate.release()
 
-    async def _take_place(self, deadline: float, request: httpx.Request) -> bool:
-        """Take a place in the window; return whether the request had to wait for it."""
+    async def _wait_for_place(self, deadline: float, request: httpx.Request) -> bool:
+        """Wait for a place in the window (the gate is full); True once it is taken."""
+        window = self._window
+        if window.wants_timer():
+            # A slow round must not stall the client (`Window.expire`).
+            timer = asyncio.ensure_future(self._expire_round(window.round))
+            self._timers.add(timer)
+            timer.add_done_callback(self._timers.discard)
         # Time spent waiting for the client's own gate is time before anything was sent:
         # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
         # submit stuck here is retried, not reported as "outcome unknown").
         try:
-            if self._gate.locked():
-                window = self._window
-                if window.wants_timer():
-                    # A slow round must not stall the client (`Window.expire`).
-                    timer = asyncio.ensure_future(self._expire_round(window.round))
-                    self._timers.add(timer)
-                    timer.add_done_callback(self._timers.discard)
-                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
-                    await self._gate.acquire()
-                return True
-            await self._gate.acquire()  # free: taken at once, without arming a timer
-            return False
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                await self._gate.acquire()
         except TimeoutError as exc:
             raise httpx.PoolTimeout(
                 "no free connection within the timeout; nothing was sent", request=request
@@ -254,6 +256,7 @@ class AsyncSharkAPI(BaseClient):
         except asyncio.CancelledError as exc:
             setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
             raise
+        return True
 
     async def _expire_round(self, round_number: int) -> None:
         await self._sleep(Window.ROUND_SECONDS)

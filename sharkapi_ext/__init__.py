@@ -46,9 +46,10 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._aiohttp import AiohttpTransport, aiohttp_http_client
-    from ._async_client import AsyncSharkAPI, GenerateRequest, GenerateResult
+    from ._async_client import AsyncSharkAPI
     from ._client import SharkAPI
     from ._connection import DEFAULT_BASE_URL
+    from ._many import GenerateRequest, GenerateResult
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
     from ._render import format_amount, format_dollars, job_status_dict
     from ._spend import Reservation, SpendCap
@@ -67,7 +68,7 @@ _LAZY = {
     "AiohttpTransport": "._aiohttp",
     "aiohttp_http_client": "._aiohttp",
     "AsyncSharkAPI": "._async_client",
-    "GenerateRequest": "._async_client",
+    "GenerateRequest": "._many",
     "SharkAPI": "._client",
     "DEFAULT_BASE_URL": "._connection",
     "DEFAULT_MODE": "._validation",
@@ -85,7 +86,7 @@ _LAZY = {
     "job_status_dict": "._render",
     "Reservation": "._spend",
     "SpendCap": "._spend",
-    "GenerateResult": "._async_client",
+    "GenerateResult": "._many",
 }
 
 

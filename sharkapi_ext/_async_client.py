@@ -14,115 +14,33 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import attrs
 import httpx
-from sharkapi_spec import MODE_PRICES, POLL_INTERVAL_SECONDS
+from sharkapi_spec import POLL_INTERVAL_SECONDS
 
+from . import _many
 from ._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, default_ssl_context
 from ._core import ON_SENDING, BaseClient
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, finish_off_loop
-from ._exceptions import InvalidRequestError, JobOutcome, job_outcome
 from ._flow import Action, Fetch, Flow, Reply, Send, Sleep, Steps
 from ._images import ImageSource
+from ._many import GenerateRequest, GenerateResult
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
+from ._pacing import Window
 from ._pool import async_transport
 from ._retry import UNSENT_ATTR
 from ._spend import SpendCap
-from ._validation import DEFAULT_MODE, JSON, KEYWORD_FIELDS
+from ._validation import DEFAULT_MODE, JSON
 
-__all__ = ["AsyncSharkAPI", "GenerateRequest", "GenerateResult"]
+__all__ = ["AsyncSharkAPI"]
 
 logger = logging.getLogger("sharkapi")
 
 T = TypeVar("T")
 
-GenerateRequest = str | Mapping[str, Any]
-"""One item of `generate_many`: a prompt, or a mapping of `submit`'s keyword arguments."""
-
-
-@attrs.frozen
-class GenerateResult:
-    """One finished item of `AsyncSharkAPI.iter_generate`.
-
-    Attributes:
-        index: The item's position in the input (from 0).
-        request: The item as given.
-        result: Its finished `JobStatus`, or the exception that ended it (naming the job
-            id when a job was created).
-    """
-
-    index: int
-    request: GenerateRequest
-    result: JobStatus | Exception
-
-
-class _Numbered:
-    """Hands out ``(index, item)`` of a sync or async iterable to several workers."""
-
-    def __init__(self, items: Iterable[GenerateRequest] | AsyncIterable[GenerateRequest]) -> None:
-        self._sync = iter(items) if isinstance(items, Iterable) else None
-        self._async = (
-            aiter(items) if isinstance(items, AsyncIterable) and self._sync is None else None
-        )
-        self._lock = asyncio.Lock()
-        self._index = 0
-        self._done = False
-
-    async def next(self) -> tuple[int, GenerateRequest] | None:
-        if self._done:
-            return None
-        if self._sync is not None:
-            item = next(self._sync, _END)
-        else:
-            assert self._async is not None
-            async with self._lock:  # an async generator may not be entered twice at once
-                item = await anext(self._async, _END) if not self._done else _END
-        if item is _END:
-            self._done = True
-            return None
-        index = self._index
-        self._index += 1
-        return index, item
-
-
-_END: Any = object()
-
-
-def _record_interrupted_jobs(exc: BaseException, jobs: list[tuple[int, JobOutcome]]) -> None:
-    """Name on `exc` every job of an interrupted `iter_generate` that may exist."""
-    if not jobs:
-        return
-    try:
-        exc.sharkapi_jobs = list(jobs)  # type: ignore[attr-defined]
-        exc.sharkapi_job_may_exist = True  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    known = [outcome.job_id for _, outcome in jobs if outcome.job_id]
-    unknown = len(jobs) - len(known)
-    shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
-    text = f"SharkAPI: {len(jobs)} job(s) of this run may exist and be charged"
-    if known:
-        text += f"; resume with wait(job_id): {shown}"
-    if unknown:
-        text += f"; {unknown} submit(s) were interrupted on the wire (ids unknown)"
-    exc.add_note(text)
-    logger.warning("%s (%s)", text, type(exc).__name__)
-
-
-# Requests in flight at first; each answer that is not a throttle lets one more out,
-# up to MAX_CONNECTIONS.
+# Requests in flight at first (the slow start's first round, `_pacing.Window`).
 _INITIAL_WINDOW = 16
-
-
-class _Window:
-    """How many requests the async gate lets out at once (shared by `with_options` copies)."""
-
-    __slots__ = ("size",)
-
-    def __init__(self) -> None:
-        self.size = _INITIAL_WINDOW
 
 
 class _SendingProbe:
@@ -138,14 +56,6 @@ class _SendingProbe:
         # from here on, the request may have reached the server.
         if "send_request" in name:
             self.started = True
-
-
-# A mapping item may name any request field of the spec: the keyword ones go to
-# `generate` as they are, the others into its ``extra_fields``, which refuses (naming
-# it) any name the spec does not declare, typos included.
-_CALL_KEYS = frozenset(
-    {*KEYWORD_FIELDS, "extra_fields", "timeout", "on_update", "on_sending", "on_submitted"}
-)
 
 
 class AsyncSharkAPI(BaseClient):
@@ -189,12 +99,13 @@ class AsyncSharkAPI(BaseClient):
             pacing=pacing,
         )
         self._sleep = sleep
-        # The gate opens as answers come back (a slow start, as TCP's): a first burst
-        # of submits against a rate-limited API then meets one 429 where it met dozens
-        # (BENCHMARKS.md, section 7), while against a fast API the window is at
-        # MAX_CONNECTIONS after a few dozen answers, a few milliseconds.
-        self._gate = asyncio.Semaphore(_INITIAL_WINDOW)
-        self._window = _Window()
+        # The gate opens as answers come back (a slow start in rounds, `_pacing.Window`):
+        # a first burst of submits against a rate-limited API then meets a few 429s
+        # where it met dozens (BENCHMARKS.md, section 7), while against a fast API the
+        # window is at MAX_CONNECTIONS after three rounds, a few milliseconds.
+        self._window = Window(_INITIAL_WINDOW, MAX_CONNECTIONS)
+        self._gate = asyncio.Semaphore(self._window.size)
+        self._timers: set[asyncio.Future[None]] = set()  # the slow start's round timers
         self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
@@ -224,33 +135,36 @@ class AsyncSharkAPI(BaseClient):
         self._check_open()
         request = action.request
         deadline = action.deadline
-        # Time spent waiting for the client's own gate is time before anything was sent:
-        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
-        # submit stuck here is retried, not reported as "outcome unknown").
-        try:
+        pacer = self._pacer
+        # Whether the flow took a turn at the pacing gate (it asks only while the gate is
+        # active), read in the same loop turn as the flow's own check.
+        paced = pacer.active
+        while True:
             if self._gate.locked():
-                async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
-                    await self._gate.acquire()
+                waited = await self._wait_for_place(deadline, request)
             else:  # free: taken at once, without the cost of arming a timer
                 await self._gate.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout(
-                "no free connection within the timeout; nothing was sent", request=request
-            ) from exc
-        except asyncio.CancelledError as exc:
-            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
-            raise
-        if isinstance(action, Send):
-            # A request that waited at the gate passed the pacing gate before a
-            # Retry-After pause began: it waits the pause out here (nothing sent yet).
-            try:
-                await self._pause_for_retry_after(deadline, request)
-            except BaseException:
-                self._gate.release()
-                raise
+                waited = False
+            if not (
+                pacer.active
+                and isinstance(action, Send)
+                and (waited or not paced or pacer.paused_for() > 0.0)
+            ):
+                break
+            # The request waited for its place while the pacing gate closed (a first burst
+            # queued before the first 429, a Retry-After pause), or its turn went stale
+            # while it waited: it gives the place back and takes a turn now, so that the
+            # queue does not go out at once (nothing was sent yet). Holding the place
+            # meanwhile would keep out requests whose turn has come.
+            self._gate.release()
+            await self._wait_turn(deadline, request)
+            paced = True
         sending: _SendingProbe | None = None
         deadlines = self._deadlines()
         watch: Watch | None = None
+        # What ended the request, for the window: None while nothing went out.
+        accepted: bool | None = None
+        throttled = False
         try:
             hook = request.extensions.get(ON_SENDING)
             if hook is not None:
@@ -286,13 +200,10 @@ class AsyncSharkAPI(BaseClient):
             # included: a server that trickles its headers never trips a per-read timeout
             # (`_deadline`: asyncio.timeout's rules, one loop timer for every request).
             watch = deadlines.watch(left)
+            accepted = False
             result = await self._exchange(action)
-            window = self._window
-            if window.size < MAX_CONNECTIONS and (
-                not isinstance(result, Reply) or result.status_code not in (429, 503)
-            ):
-                window.size += 1
-                self._gate.release()  # one more request may be in flight from now on
+            throttled = isinstance(result, Reply) and result.status_code in (429, 503)
+            accepted = not throttled
             return result
         except (TimeoutError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and not (watch and watch.timed_out()):
@@ -312,15 +223,44 @@ class AsyncSharkAPI(BaseClient):
         finally:
             if watch is not None:
                 deadlines.finish(watch)
+            if accepted is None:
+                self._gate.release()  # never went out: its place goes to the next
+            else:
+                for _ in range(self._window.answered(accepted, throttled)):
+                    self._gate.release()
+
+    async def _wait_for_place(self, deadline: float, request: httpx.Request) -> bool:
+        """Wait for a place in the window (the gate is full); True once it is taken."""
+        window = self._window
+        if window.wants_timer():
+            # A slow round must not stall the client (`Window.expire`).
+            timer = asyncio.ensure_future(self._expire_round(window.round))
+            self._timers.add(timer)
+            timer.add_done_callback(self._timers.discard)
+        # Time spent waiting for the client's own gate is time before anything was sent:
+        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
+        # submit stuck here is retried, not reported as "outcome unknown").
+        try:
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout(
+                "no free connection within the timeout; nothing was sent", request=request
+            ) from exc
+        except asyncio.CancelledError as exc:
+            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
+            raise
+        return True
+
+    async def _expire_round(self, round_number: int) -> None:
+        await self._sleep(Window.ROUND_SECONDS)
+        for _ in range(self._window.expire(round_number)):
             self._gate.release()
 
-    async def _pause_for_retry_after(self, deadline: float, request: httpx.Request) -> None:
-        # Requests that reached the gate before the pacing gate closed (a first burst)
-        # wait here for the pause to end, then for their turn at the learned rate, so
-        # that they do not all go out at once when it ends.
+    async def _wait_turn(self, deadline: float, request: httpx.Request) -> None:
+        # The pacing gate's turn, for a request that passed the flow's check before the
+        # gate closed: the pause first, then the learned rate.
         pacer = self._pacer
-        if pacer.paused_for() <= 0.0:
-            return
         submit = request.method != "GET"
         pacer.waiting(submit, 1)
         try:
@@ -527,19 +467,17 @@ class AsyncSharkAPI(BaseClient):
                 ``concurrency`` is not a whole number >= 1. A bad item is returned as
                 its result instead.
         """
-        results: dict[int, JobStatus | BaseException] = {}
-        async for done in self.iter_generate(
+        return await _many.generate_many(
+            self,
             requests,
             concurrency=concurrency,
             mode=mode,
             timeout=timeout,
             on_update=on_update,
             max_cost=max_cost,
-        ):
-            results[done.index] = done.result
-        return [results[index] for index in range(len(results))]
+        )
 
-    async def iter_generate(
+    def iter_generate(
         self,
         requests: Iterable[GenerateRequest] | AsyncIterable[GenerateRequest],
         *,
@@ -581,133 +519,16 @@ class AsyncSharkAPI(BaseClient):
         Raises:
             InvalidRequestError: Bad ``requests``, ``concurrency`` or ``max_cost``.
         """
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidRequestError(
-                "concurrency", f"must be a whole number >= 1, got {concurrency!r}"
-            )
-        if isinstance(requests, str | bytes | Mapping) or not isinstance(
-            requests, Iterable | AsyncIterable
-        ):
-            # A lone prompt would be iterated letter by letter: a paid job per letter.
-            raise InvalidRequestError(
-                "requests", f"must be a list of prompts or mappings, got {type(requests).__name__}"
-            )
-        cap = spend_cap
-        if cap is None and max_cost is not None:
-            cap = SpendCap(max_cost)
-        source = _Numbered(requests)
-        results: asyncio.Queue[GenerateResult | None] = asyncio.Queue(maxsize=concurrency)
-        interrupted: list[tuple[int, JobOutcome]] = []
-
-        async def worker() -> None:
-            while True:
-                got = await source.next()
-                if got is None:
-                    await results.put(None)
-                    return
-                index, item = got
-                outcome: JobStatus | Exception
-                try:
-                    outcome = await self._generate_item(item, mode, timeout, on_update, cap)
-                except Exception as exc:
-                    outcome = exc
-                except BaseException as exc:
-                    record = job_outcome(exc)
-                    if record.may_exist:
-                        interrupted.append((index, record))
-                    raise
-                try:
-                    await results.put(GenerateResult(index, item, outcome))
-                except BaseException:
-                    # Cancelled with a finished (paid) result in hand: it must not vanish.
-                    record = (
-                        JobOutcome(True, outcome.job_id)
-                        if isinstance(outcome, JobStatus)
-                        else job_outcome(outcome)
-                    )
-                    if record.may_exist:
-                        interrupted.append((index, record))
-                    raise
-
-        tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
-        running = len(tasks)
-        try:
-            while running:
-                done = await results.get()
-                if done is None:
-                    running -= 1
-                    continue
-                yield done
-        except BaseException as exc:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Results finished but not yet handed out are paid work too.
-            while not results.empty():
-                left = results.get_nowait()
-                if left is None:
-                    continue
-                record = (
-                    JobOutcome(True, left.result.job_id)
-                    if isinstance(left.result, JobStatus)
-                    else job_outcome(left.result)
-                )
-                if record.may_exist:
-                    interrupted.append((left.index, record))
-            _record_interrupted_jobs(exc, interrupted)
-            raise
-        finally:
-            for task in tasks:
-                task.cancel()
-            if any(not task.done() for task in tasks):
-                await asyncio.gather(*tasks, return_exceptions=True)
-            for task in tasks:  # a worker's own failure (the source raised) propagates
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-
-    async def _generate_item(
-        self,
-        item: GenerateRequest,
-        mode: str,
-        timeout: float,
-        on_update: Callable[[JobStatus], object] | None,
-        cap: SpendCap | None,
-    ) -> JobStatus:
-        if isinstance(item, str):
-            kwargs: dict[str, Any] = {"prompt": item, "mode": mode}
-        elif isinstance(item, Mapping):
-            if "prompt" not in item:
-                raise InvalidRequestError(
-                    "requests", f"each mapping needs 'prompt', got {sorted(map(str, item))}"
-                )
-            kwargs = {"mode": mode}
-            extra = dict(item.get("extra_fields") or {})
-            for key, value in item.items():
-                if key in _CALL_KEYS:
-                    kwargs[key] = value
-                else:
-                    extra[key] = value
-            kwargs["extra_fields"] = extra or None
-        else:
-            raise InvalidRequestError(
-                "requests", f"each must be a prompt or a mapping, got {type(item).__name__}"
-            )
-        kwargs.setdefault("timeout", timeout)
-        kwargs.setdefault("on_update", on_update)
-        reservation = None
-        if cap is not None and kwargs["mode"] in MODE_PRICES:
-            # Counted at the list price before anything is sent (a bad mode is refused
-            # by generate's own check, before anything is sent, and counts nothing).
-            reservation = cap.reserve(kwargs["mode"])
-        try:
-            status = await self.generate(**kwargs)
-        except BaseException as exc:
-            if reservation is not None and cap is not None:
-                cap.settle(reservation, exc)
-            raise
-        if reservation is not None and cap is not None:
-            cap.raise_to(reservation, status.cost)
-        return status
+        return _many.iter_generate(
+            self,
+            requests,
+            concurrency=concurrency,
+            mode=mode,
+            timeout=timeout,
+            on_update=on_update,
+            max_cost=max_cost,
+            spend_cap=spend_cap,
+        )
 
     async def download(
         self,

@@ -14,7 +14,7 @@ a real account may be suspended). So every request of a client (submits, polls,
   (`retries/adaptive.py`, RFC 8312): fast towards the ceiling, flat near it, and only
   then probing above it, so that a steady batch meets few 429s. A ``rate_limit`` the
   caller gives caps the rate from the start.
-- A token bucket (one token of burst per tenth of a second of rate) spreads the
+- A token bucket (one token of burst, or a hundredth of a second of rate) spreads the
   requests; a submit waiting for a token goes before any poll, since when requests are
   scarce, starting a job is worth more than asking early about one already running.
 
@@ -24,6 +24,10 @@ long to wait; limits and pyrate-limiter answer "allowed or not" for a fixed rate
 this rate changes with every answer. None adapts, so the adaptive part would be ours
 either way, and the whole stays sans-I/O: both twins share it, tests drive it with a
 fake clock.
+
+Until the first throttle, only the async client's `Window` bounds a first burst: it grows
+in rounds, so that the requests of a round are all answered (a 429 among them shows the
+limit) before more go out.
 
 `Pacer.delay` is all a flow needs: it answers "go now" (and takes the token) or "ask
 again in so many seconds", which the flow turns into a `Sleep` bounded by its deadline
@@ -39,7 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["BETA", "Pacer"]
+__all__ = ["BETA", "Pacer", "Window"]
 
 #: The share of the estimated limit the rate falls to on a throttle (botocore: 0.7).
 BETA: Final = 0.7
@@ -48,6 +52,12 @@ BETA: Final = 0.7
 # pause of the whole client, so probing above the limit is kept rarer (6 s: 2% of
 # requests answered 429 at the sandbox's limit, against 12% with 3 s; section 7).
 _RECOVERY_SECONDS: Final = 6.0
+# The token bucket's burst, in seconds of rate (at least one token). An API that counts
+# requests over a sliding second refuses whatever a burst adds to the rate: a tenth of a
+# second (1.5 requests at 15 a second) met a 429 about every other second on the
+# plateau; a hundredth keeps a slow rate at one token (exactly the rate in any second)
+# and still lets a fast one catch up on a late timer.
+_BURST_SECONDS: Final = 0.01
 # The lowest rate the gate falls to, in requests a second.
 _MIN_RATE: Final = 0.5
 # Answers remembered for the estimate of the accepted rate (the last second's worth).
@@ -128,7 +138,7 @@ class Pacer:
             rate = self._current_rate(now)
             if rate == math.inf:  # paused only: no rate learned yet
                 return 0.0
-            capacity = max(1.0, rate * 0.1)
+            capacity = max(1.0, rate * _BURST_SECONDS)
             self._tokens = min(capacity, self._tokens + (now - self._filled_at) * rate)
             self._filled_at = now
             if not submit and self._waiting_submits:
@@ -236,3 +246,114 @@ class Pacer:
         if self._limit is not None:
             rate = min(rate, self._limit)
         return max(rate, _MIN_RATE)
+
+
+class Window:
+    """How many requests the async client lets out at once: a slow start in rounds.
+
+    The rate gate above learns a limit only from throttles, so until the first 429
+    nothing but this window bounds a first burst. Growing it by one per answer (TCP's
+    slow start) lets two requests out per answer; against an API that counts requests
+    a second, the ones let out while the first 429 is still on its way back are all
+    refused (the answers of one round arrive over tens of milliseconds, the 429 often
+    last). So during the slow start the window grows in rounds: a round lets out
+    ``size`` requests and waits until all of them are answered; only a round answered
+    without a throttle doubles the window (by its accepted answers). The first round
+    that meets a 429 or 503, or reaching ``maximum``, ends the slow start; from then
+    on each answer frees its own place, and each accepted one adds a place until
+    ``maximum``, while the rate gate does the pacing.
+
+    A round that is slow to answer (a stuck request, a long download) must not stall the
+    client: when a request has waited ``ROUND_SECONDS`` for the rest of its round, the
+    slow start ends (`expire`) and the places held are freed.
+
+    No I/O: the async client holds a semaphore of ``size`` places, takes one per
+    request, gives back what `answered` returns, and, when a request has to wait during
+    the slow start (`wants_timer`), gives back what `expire` returns a while later.
+
+    Args:
+        initial: The first round's size.
+        maximum: The largest window (the connection pool's size).
+
+    Attributes:
+        size: Requests that may be in flight at once now.
+    """
+
+    #: Seconds a request waits for the rest of its round before the slow start ends
+    #: (a rate limit's usual period: a round's answers normally come well within it).
+    ROUND_SECONDS: Final = 1.0
+
+    __slots__ = (
+        "_accepted",
+        "_held",
+        "_maximum",
+        "_slow_start",
+        "_throttled",
+        "_timed",
+        "round",
+        "size",
+    )
+
+    def __init__(self, initial: int, maximum: int) -> None:
+        self.size = min(initial, maximum)
+        self._maximum = maximum
+        self._slow_start = self.size < maximum
+        self._held = 0
+        self._accepted = 0
+        self._throttled = False
+        #: The current round's number (it changes when a round ends).
+        self.round = 0
+        self._timed = -1
+
+    def wants_timer(self) -> bool:
+        """A request has to wait for a place: should it start this round's timer?
+
+        True once per round of the slow start: the caller then calls
+        ``expire(round)`` after ``ROUND_SECONDS``.
+        """
+        if not self._slow_start or self._timed == self.round:
+            return False
+        self._timed = self.round
+        return True
+
+    def expire(self, round_number: int) -> int:
+        """A request waited ``ROUND_SECONDS`` for round ``round_number``: end the slow start.
+
+        Returns:
+            The places held for that round, to free now (0 if it has ended since).
+        """
+        if not self._slow_start or round_number != self.round:
+            return 0
+        self._slow_start = False
+        held = self._held
+        self._held = self._accepted = 0
+        self._throttled = False
+        return held
+
+    def answered(self, accepted: bool, throttled: bool) -> int:
+        """Note that a request that went out has ended; return the places to free.
+
+        Args:
+            accepted: An answer that was not a throttle (a transport error is neither).
+            throttled: A 429 or 503 answer.
+        """
+        if not self._slow_start:
+            if accepted and self.size < self._maximum:
+                self.size += 1
+                return 2  # its own place and a new one
+            return 1
+        # Slow start: the place is held until the whole round is answered.
+        self._held += 1
+        self._accepted += accepted
+        self._throttled = self._throttled or throttled
+        if self._held < self.size:
+            return 0
+        if self._throttled:
+            self._slow_start = False
+        else:
+            self.size = min(self.size + self._accepted, self._maximum)
+            self._slow_start = self.size < self._maximum
+        self._held = self._accepted = 0
+        self._throttled = False
+        self.round += 1
+        return self.size

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 import sharkapi_spec as spec
-from broken_servers import BUGS, CHEAPEST, broken_sandbox
+from broken_servers import BUGS, CHEAPEST, RATE_LIMIT, broken_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "contract-test"
@@ -121,7 +121,7 @@ def test_a_broken_server_breaks_its_promise(
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"rate_limit_per_second": 15.0}],
+    [{}, {"rate_limit_per_second": RATE_LIMIT}],
     ids=["sandbox", "sandbox-with-rate-limiter"],
 )
 def test_the_unmodified_sandbox_keeps_every_promise(

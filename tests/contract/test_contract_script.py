@@ -116,7 +116,12 @@ def test_budget_caps_billable_submissions_and_hides_the_token(sandbox: Sandbox) 
     assert done.returncode == 0, report(done)
     assert TOKEN_SECRET not in done.stdout + done.stderr
     assert "budget reached:" in done.stdout, report(done)  # the cap did bite
-    time.sleep(0.3)  # let the jobs complete, so the ledger charges them
+    # The jobs must finish, so that the ledger charges them: as soon as they have (at once
+    # on a quiet machine), not after a fixed pause that a slow one can outlast.
+    deadline = time.monotonic() + 30
+    while any(s.status != s.final_status for s in sandbox.submissions()):
+        assert time.monotonic() < deadline, sandbox.submissions()
+        time.sleep(0.01)
     submissions = sandbox.submissions()
     created = [
         r

@@ -45,8 +45,10 @@ in-process sandbox, which is gone once that run ended: a later run says so and s
 those lines again (a sandbox charges nothing).
 
 Size and replay time follow what is left to do: when a journal holds much more history
-than live requests, it is rewritten (atomically) as one record per request, and finished
-requests are held in memory as two integers (line and hash), not as objects.
+than live requests, it is rewritten (atomically, streaming) as one record per request
+left and a few records of up to 4,096 finished requests each. Finished requests are held
+in memory as 8 bytes a line (`FinishedLines`), not as objects, so memory follows what is
+in flight or left to do, not the batch's size.
 
 No record holds the token, and none holds the prompt (only its hash).
 """
@@ -59,7 +61,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +70,7 @@ from typing import IO, Any, Final
 
 __all__ = [
     "JOURNAL_NAME",
+    "FinishedLines",
     "Journal",
     "JournalLockedError",
     "KeyState",
@@ -81,6 +85,10 @@ _VERSION: Final = 1
 # Compact on open when the records are this many times the live requests (and many).
 _COMPACT_RATIO: Final = 2
 _COMPACT_MIN_RECORDS: Final = 1000
+# Finished requests per compacted record: each is read back and written as a small unit,
+# never the whole history as one line.
+_CHUNK_LINES: Final = 4096
+_MAX_HASH: Final = 2**63
 
 
 def request_key(line: int, request: dict[str, Any]) -> str:
@@ -123,6 +131,69 @@ def key_parts(key: str) -> tuple[int, int] | None:
         return None
 
 
+class FinishedLines:
+    """Finished requests: each line number's key hash, 8 bytes a line and no object each.
+
+    A line's hash (48 bits) plus one is kept at its index in an ``array('Q')``, zero
+    meaning "not finished": 0.8 MB for 100,000 lines where a dict of ints took about
+    10 MB. Lines far beyond the array (a journal written for another, longer file) go to
+    a small dict, so one stray line number cannot allocate a huge array.
+    """
+
+    __slots__ = ("_count", "_hashes", "_sparse")
+
+    def __init__(self) -> None:
+        self._hashes = array("Q")
+        self._sparse: dict[int, int] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def span(self) -> int:
+        """The line numbers the array covers (0 to span - 1)."""
+        return len(self._hashes)
+
+    def get(self, line: int) -> int | None:
+        """The key hash of a finished line, or None."""
+        hashes = self._hashes
+        if 0 <= line < len(hashes):
+            stored = hashes[line]
+            return stored - 1 if stored else None
+        return self._sparse.get(line)
+
+    def __setitem__(self, line: int, digest: int) -> None:
+        hashes = self._hashes
+        self._forget(line)
+        self._count += 1
+        if not 0 <= digest < _MAX_HASH:  # not a hash this module wrote: kept aside
+            self._sparse[line] = digest
+            return
+        if len(hashes) <= line < 2 * len(hashes) + 65536:
+            # Grown geometrically (amortised), up to the line numbers the file has.
+            hashes.frombytes(bytes(8 * (max(line + 1, 2 * len(hashes)) - len(hashes))))
+        if 0 <= line < len(hashes):
+            hashes[line] = digest + 1
+        else:
+            self._sparse[line] = digest
+
+    def _forget(self, line: int) -> None:
+        hashes = self._hashes
+        if 0 <= line < len(hashes) and hashes[line]:
+            hashes[line] = 0
+            self._count -= 1
+        if self._sparse.pop(line, None) is not None:
+            self._count -= 1
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        """Each finished line and its key hash, in line order (lines kept aside last)."""
+        for line, stored in enumerate(self._hashes):
+            if stored:
+                yield line, stored - 1
+        yield from sorted(self._sparse.items())
+
+
 @dataclass(slots=True)
 class KeyState:
     """What the journal knows about one request after replay.
@@ -161,7 +232,8 @@ class Journal:
 
     Attributes:
         states: The requests not finished, by key (what is left to do or to report).
-        done: Finished requests: line number to the hash part of its key.
+        done: Finished requests: line number to the hash part of its key
+            (`FinishedLines`: 8 bytes a line, no object per line).
         done_cost: The summed cost of every finished request in the journal.
         done_counted: The summed worst case of finished requests (for a spend cap).
         records: Records read at open.
@@ -170,7 +242,7 @@ class Journal:
     def __init__(self, directory: Path, *, read_only: bool = False) -> None:
         self.path = directory / JOURNAL_NAME
         self.states: dict[str, KeyState] = {}
-        self.done: dict[int, int] = {}
+        self.done = FinishedLines()
         self.done_cost = Decimal("0.00")
         self.done_counted = Decimal("0.00")
         self.records = 0
@@ -227,17 +299,23 @@ class Journal:
                         self._apply_finished(record)
 
     def _apply_finished(self, record: dict[str, Any]) -> None:
-        """A compacted record of many finished requests (see `_compact`)."""
+        """A compacted record of finished requests (see `_compact`).
+
+        The last of them also carries the totals and the source.
+        """
         lines, digests = record.get("lines"), record.get("keys")
         if not isinstance(lines, list) or not isinstance(digests, list):
             return
         done = self.done
         for line, digest in zip(lines, digests, strict=False):
-            done[line] = int(digest, 16)
+            if type(line) is int and type(digest) is str:
+                with contextlib.suppress(ValueError):
+                    done[line] = int(digest, 16)
         self.done_cost += _decimal(record.get("cost"))
         self.done_counted += _decimal(record.get("counted"))
         source = record.get("source")
-        self.source = source if isinstance(source, dict) else None
+        if isinstance(source, dict):
+            self.source = source
 
     def _apply(self, record: dict[str, Any]) -> None:
         key, kind = record["key"], record.get("t")
@@ -363,30 +441,32 @@ class Journal:
     def _compact(self) -> None:
         """Rewrite the journal as what is left (atomically): the history goes.
 
-        The finished requests become one record (their lines, key hashes and job ids, and
-        the summed cost), read back in milliseconds; every other request keeps one
-        record, from its replayed state.
+        The finished requests become a few records of up to `_CHUNK_LINES` each (their
+        lines, key hashes and job ids; the last also the summed cost), read back in
+        milliseconds; every other request keeps one record, from its replayed state.
+        Streamed: the job ids are read from the old file as the new one is written,
+        so memory holds one chunk and a bit per line, never the history.
         """
         assert self._file is not None
         self._file.flush()
         temp = self.path.with_name(self.path.name + ".compact")
-        jobs = self._finished_job_ids()
-        lines = sorted(self.done)
-        finished = {
-            "v": _VERSION,
-            "t": "finished",
-            "lines": lines,
-            "keys": [f"{self.done[line]:012x}" for line in lines],
-            "jobs": [jobs.get(line) for line in lines],
-            "cost": str(self.done_cost),
-            "counted": str(self.done_counted),
-        }
-        if self.source is not None and not self.states:
-            finished["source"] = self.source
-        del lines, jobs
         with open(temp, "w", encoding="utf-8") as new:
-            new.write(json.dumps(finished, separators=(",", ":")) + "\n")
-            del finished
+            chunk: tuple[list[int], list[str], list[str | None]] = ([], [], [])
+            for line, digest, job_id in self._finished_entries():
+                if len(chunk[0]) == _CHUNK_LINES:
+                    new.write(_finished_record(chunk) + "\n")
+                    chunk = ([], [], [])
+                chunk[0].append(line)
+                chunk[1].append(f"{digest:012x}")
+                chunk[2].append(job_id)
+            totals: dict[str, object] = {
+                "cost": str(self.done_cost),
+                "counted": str(self.done_counted),
+            }
+            if self.source is not None and not self.states:
+                totals["source"] = self.source
+            new.write(_finished_record(chunk, totals) + "\n")
+            del chunk
             for key, state in self.states.items():
                 fields: dict[str, object] = {
                     name: value
@@ -421,9 +501,36 @@ class Journal:
         self.records = 1 + len(self.states)
         self._written = self._synced = 0
 
-    def _finished_job_ids(self) -> dict[int, str]:
-        """Line to job id of each finished request, read back from the file."""
-        found: dict[int, str] = {}
+    def _finished_entries(self) -> Iterator[tuple[int, int, str | None]]:
+        """Each finished request once: line, key hash and job id, in the file's order.
+
+        A bit per line remembers what was given (a line downloaded twice has two
+        ``done`` records); a finished line the file gives no job id for comes last.
+        """
+        given = bytearray(self.done.span // 8 + 1)
+        given_aside: set[int] = set()
+
+        def first_time(line: int) -> bool:
+            if 0 <= line < 8 * len(given):
+                byte, bit = divmod(line, 8)
+                if given[byte] >> bit & 1:
+                    return False
+                given[byte] |= 1 << bit
+                return True
+            if line in given_aside:
+                return False
+            given_aside.add(line)
+            return True
+
+        for line, digest, job_id in self._job_records():
+            if self.done.get(line) == digest and first_time(line):
+                yield line, digest, job_id
+        for line, digest in self.done.items():
+            if first_time(line):
+                yield line, digest, None
+
+    def _job_records(self) -> Iterator[tuple[int, int, str | None]]:
+        """Line, key hash and job id of every ``done`` and compacted entry in the file."""
         with open(self.path, encoding="utf-8", errors="replace") as file:
             for text in file:
                 if '"done"' not in text and '"finished"' not in text:
@@ -432,31 +539,44 @@ class Journal:
                     record = json.loads(text)
                 except ValueError:
                     continue
+                if not isinstance(record, dict):
+                    continue
                 if record.get("t") == "finished":
-                    for line, job in zip(
-                        record.get("lines", []), record.get("jobs", []), strict=False
-                    ):
-                        if isinstance(job, str):
-                            found[line] = job
+                    lines, digests = record.get("lines"), record.get("keys")
+                    jobs = record.get("jobs")
+                    if not isinstance(lines, list) or not isinstance(digests, list):
+                        continue
+                    if not isinstance(jobs, list):
+                        jobs = []
+                    for i, (line, digest) in enumerate(zip(lines, digests, strict=False)):
+                        job = jobs[i] if i < len(jobs) else None
+                        if type(line) is int and type(digest) is str:
+                            with contextlib.suppress(ValueError):
+                                yield line, int(digest, 16), job if isinstance(job, str) else None
                     continue
                 key = record.get("key")
                 parts = key_parts(key) if isinstance(key, str) else None
-                job_id = record.get("job_id")
-                if parts is not None and self.done.get(parts[0]) == parts[1] and job_id:
-                    found[parts[0]] = str(job_id)
-        return found
+                if parts is not None and record.get("t") == "done":
+                    job_id = record.get("job_id")
+                    yield parts[0], parts[1], str(job_id) if job_id else None
 
     def job_ids_of(self, keys: Iterable[str]) -> dict[str, str]:
-        """The job ids of finished requests (read from the file; for images gone missing)."""
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        by_line = self._finished_job_ids()
-        found: dict[str, str] = {}
-        for key in wanted:
+        """The job ids of finished requests (read from the file; for images gone missing).
+
+        Holds only what is asked for, never every finished line's id.
+        """
+        wanted: dict[int, str] = {}
+        for key in keys:
             parts = key_parts(key)
-            if parts is not None and parts[0] in by_line:
-                found[key] = by_line[parts[0]]
+            if parts is not None and self.done.get(parts[0]) == parts[1]:
+                wanted[parts[0]] = key
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        for line, digest, job_id in self._job_records():
+            asked = wanted.get(line)
+            if asked is not None and job_id and self.done.get(line) == digest:
+                found[asked] = job_id
         return found
 
     def close(self) -> None:
@@ -473,6 +593,14 @@ class Journal:
         return self.records > _COMPACT_MIN_RECORDS and self.records > _COMPACT_RATIO * (
             len(self.states) + 1
         )
+
+
+def _finished_record(
+    chunk: tuple[list[int], list[str], list[str | None]], totals: dict[str, object] | None = None
+) -> str:
+    lines, keys, jobs = chunk
+    record = {"v": _VERSION, "t": "finished", "lines": lines, "keys": keys, "jobs": jobs}
+    return json.dumps({**record, **(totals or {})}, separators=(",", ":"))
 
 
 def _decimal(value: object) -> Decimal:
@@ -501,8 +629,13 @@ def _lock(file: IO[str]) -> None:
 def _remove_partial_downloads(directory: Path) -> None:
     # A download killed mid-way leaves the SDK's temporary file (".sharkapi-*.part")
     # beside its target; the final name only ever appears complete, so these are waste.
-    for temp in directory.glob(".sharkapi-*.part"):
-        temp.unlink(missing_ok=True)
+    # os.scandir streams the listing: `Path.glob` held about 25 MB for 100,000 images.
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".sharkapi-") and name.endswith(".part"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 def _fsync_dir(directory: Path) -> None:

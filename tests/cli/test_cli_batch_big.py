@@ -21,7 +21,7 @@ from sharkapi_spec import MODE_PRICES
 
 from sharkapi_ext.cli import cli
 from sharkapi_ext.cli._batch import BatchOptions, plan_batch
-from sharkapi_ext.cli._journal import JOURNAL_NAME, Journal
+from sharkapi_ext.cli._journal import JOURNAL_NAME, FinishedLines, Journal
 from sharkapi_ext.sandbox import Sandbox
 
 
@@ -331,3 +331,49 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     assert edited.exit_code == 0, edited.output
     assert passes
     assert len(sandbox.submissions()) == 13
+
+
+def test_finished_lines_are_held_in_8_bytes_a_line() -> None:
+    done = FinishedLines()
+    done[3] = 0xABC
+    done[3] = 0xABD  # an edited line finished again: counted once
+    done[10**12] = 5  # far beyond the file's lines: kept aside, not a huge array
+    done[7] = 2**63  # not a hash this journal writes: kept aside too
+    assert len(done) == 3
+    assert done.get(3) == 0xABD
+    assert done.get(4) is None
+    assert done.get(10**12) == 5
+    assert dict(done.items()) == {3: 0xABD, 7: 2**63, 10**12: 5}
+    done[7] = 1  # back into the array
+    assert len(done) == 3
+    assert done.get(7) == 1
+    assert done.span < 100_000
+
+
+def test_a_long_history_compacts_without_holding_it(tmp_path: Path) -> None:
+    """Open, replay and compact 30,000 finished lines in memory that does not hold them."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / JOURNAL_NAME, "w") as file:
+        for line in range(1, 30_001):
+            key = f"L{line}-{line:012x}"
+            file.write(json.dumps({"v": 1, "t": "intent", "key": key, "line": line}) + "\n")
+            job = f"job_{line:016x}"
+            file.write(json.dumps({"v": 1, "t": "done", "key": key, "job_id": job}) + "\n")
+    tracemalloc.start()
+    try:
+        Journal(out).close()
+        again = Journal(out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(again.done) == 30_000
+    assert again.job_ids_of([f"L29999-{29999:012x}"]) == {
+        f"L29999-{29999:012x}": f"job_{29999:016x}"
+    }
+    again.close()
+    # Several records of at most 4,096 finished lines each, not one line of all of them.
+    assert (out / JOURNAL_NAME).read_text().count("\n") == 8
+    # A dict of the finished lines, a dict of their job ids and the whole history as one
+    # JSON line took 12.5 MB here (21.6 MB at 60,000 lines; now 2.2 and 2.5 MB).
+    assert peak < 3_000_000, peak

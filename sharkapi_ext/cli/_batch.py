@@ -377,6 +377,8 @@ class BatchPlan:
         counted: What the journal already holds as submitted, at its worst case.
         adopt: The requests of the lines given to ``--adopt``.
         missing_images: Keys of finished requests whose image file is gone.
+        journal: The journal the plan was made from (`run_batch` takes its replayed
+            state over when neither file changed since).
     """
 
     requests: int = 0
@@ -387,6 +389,7 @@ class BatchPlan:
     counted: Decimal = Decimal("0.00")
     adopt: dict[int, BatchRequest] = field(default_factory=dict)
     missing_images: set[str] = field(default_factory=set)
+    journal: Journal | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -456,13 +459,18 @@ def _plan_finished(
         or {k: source.get(k) for k in ("size", "mtime_ns", "inode")} != _source_stamp(path)
     ):
         return None
-    # One listing of the directory rather than a stat per image (several times faster).
+    # One listing of the directory rather than a stat per image (several times faster);
+    # PNG is what the API sends, so only the images not found as PNG are looked up again.
     names = set(os.listdir(journal.path.parent))
-    for line, digest in journal.done.items():
-        stem = f"{line:05d}-{digest:012x}"[:-4]
-        if stem + ".png" not in names and not any(stem + ext in names for ext in _EXTENSIONS):
+    others = [
+        stem
+        for line, digest in journal.done.items()
+        if (stem := f"{line:05d}-{digest >> 16:08x}") + ".png" not in names
+    ]
+    for stem in others:
+        if not any(stem + ext in names for ext in _EXTENSIONS):
             return None  # an image is gone: the full pass finds its job to download again
-    del names
+    del names, others
     plan = BatchPlan(
         requests=len(journal.done),
         list_price=Decimal(str(source.get("list_price", "0"))),
@@ -626,8 +634,9 @@ def plan_batch(
     """
     finished = _plan_finished(path, journal, options)
     if finished is not None:
+        finished[0].journal = journal
         return finished
-    plan = BatchPlan()
+    plan = BatchPlan(journal=journal)
     result = BatchResult()
     seen_lines = 0
     out = str(journal.path.parent)
@@ -1093,9 +1102,13 @@ async def run_batch(
         BatchFileError: Lines are invalid (every one is named); nothing was submitted.
         BatchError: The batch cannot start as asked (``--adopt`` of the wrong line...).
     """
-    journal = Journal(out)
+    journal = Journal(
+        out,
+        replayed=plan[0].journal if plan is not None else None,
+        unchanged=lambda: plan is not None and plan[2] == batch_stamp(path, out),
+    )
     try:
-        if plan is not None and plan[2] == batch_stamp(path, out):
+        if plan is not None and journal.reused:
             made, result = plan[0], plan[1]
         else:
             made, result = plan_batch(path, default_mode, journal, options)

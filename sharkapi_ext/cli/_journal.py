@@ -62,7 +62,7 @@ import json
 import os
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -186,6 +186,44 @@ class FinishedLines:
         if self._sparse.pop(line, None) is not None:
             self._count -= 1
 
+    def update(self, lines: list[Any], digests: list[Any]) -> None:
+        """Add a compacted record's lines and hex hashes (skipping malformed entries).
+
+        One pass without a call per line: a rerun replays 100,000 lines in milliseconds.
+        """
+        try:
+            values = [int(digest, 16) + 1 for digest in digests]
+            ok = (
+                len(values) == len(lines)
+                and not self._sparse
+                and all(type(line) is int for line in lines)
+                and (not lines or (min(lines) >= 0 and max(values) <= _MAX_HASH))
+            )
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            for line, digest in zip(lines, digests, strict=False):
+                if type(line) is int and type(digest) is str:
+                    with contextlib.suppress(ValueError):
+                        self[line] = int(digest, 16)
+            return
+        if not lines:
+            return
+        hashes = self._hashes
+        top = max(lines)
+        if top >= len(hashes):
+            if top >= 2 * len(hashes) + 65536 + len(lines):
+                for line, value in zip(lines, values, strict=True):
+                    self[line] = value - 1
+                return
+            hashes.frombytes(bytes(8 * (max(top + 1, 2 * len(hashes)) - len(hashes))))
+        count = self._count
+        for line, value in zip(lines, values, strict=True):
+            if not hashes[line]:
+                count += 1
+            hashes[line] = value
+        self._count = count
+
     def items(self) -> Iterator[tuple[int, int]]:
         """Each finished line and its key hash, in line order (lines kept aside last)."""
         for line, stored in enumerate(self._hashes):
@@ -229,8 +267,13 @@ class Journal:
     Args:
         directory: The batch's output directory (created if missing).
         read_only: Only read it (``--dry-run``): nothing is created, locked or written.
+        replayed: A read-only journal of the same directory, replayed earlier: its
+            state is taken over instead of replaying the file again, when `unchanged`
+            says (under the lock) that the file has not changed since.
+        unchanged: Whether the file is as it was when `replayed` read it.
 
     Attributes:
+        reused: Whether the state was taken over from `replayed`.
         states: The requests not finished, by key (what is left to do or to report).
         done: Finished requests: line number to the hash part of its key
             (`FinishedLines`: 8 bytes a line, no object per line).
@@ -239,7 +282,14 @@ class Journal:
         records: Records read at open.
     """
 
-    def __init__(self, directory: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        read_only: bool = False,
+        replayed: Journal | None = None,
+        unchanged: Callable[[], bool] | None = None,
+    ) -> None:
         self.path = directory / JOURNAL_NAME
         self.states: dict[str, KeyState] = {}
         self.done = FinishedLines()
@@ -253,6 +303,7 @@ class Journal:
         self._synced = 0
         self._syncing: asyncio.Future[None] | None = None
         self._file: IO[str] | None = None
+        self.reused = False
         if read_only:
             self._replay()
             return
@@ -263,7 +314,11 @@ class Journal:
         except BaseException:
             self._file.close()
             raise
-        self._replay()
+        if replayed is not None and unchanged is not None and unchanged():
+            # Read under the lock: no other run can have written since the check.
+            self._take(replayed)
+        else:
+            self._replay()
         _remove_partial_downloads(directory)
         if self._file.tell() == 0:
             _fsync_dir(directory)
@@ -273,6 +328,12 @@ class Journal:
             # A kill in the middle of a write leaves a torn last line; start clean after it.
             self._file.write("\n")
             self._sync()
+
+    def _take(self, other: Journal) -> None:
+        self.states, self.done, self.records = other.states, other.done, other.records
+        self.done_cost, self.done_counted = other.done_cost, other.done_counted
+        self.source, self._sandbox_run = other.source, other._sandbox_run
+        self.reused = True
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as file:
@@ -306,11 +367,7 @@ class Journal:
         lines, digests = record.get("lines"), record.get("keys")
         if not isinstance(lines, list) or not isinstance(digests, list):
             return
-        done = self.done
-        for line, digest in zip(lines, digests, strict=False):
-            if type(line) is int and type(digest) is str:
-                with contextlib.suppress(ValueError):
-                    done[line] = int(digest, 16)
+        self.done.update(lines, digests)
         self.done_cost += _decimal(record.get("cost"))
         self.done_counted += _decimal(record.get("counted"))
         source = record.get("source")

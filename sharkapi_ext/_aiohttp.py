@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import inspect
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -68,6 +69,12 @@ def _import_extra() -> type[HttpxAiohttpTransport]:
             "the aiohttp transport needs the 'aiohttp' extra: pip install 'sharkapi[aiohttp]'"
         ) from exc
     return AiohttpTransport
+
+
+def _require_extra() -> None:
+    """Raise ImportError now if the extra is missing, without importing it (cheap)."""
+    if not all(importlib.util.find_spec(name) for name in ("aiohttp", "httpx_aiohttp")):
+        _import_extra()  # raises the ImportError that says which extra to install
 
 
 # Stands for an attribute that httpx-aiohttp does not have (None is a value it uses).
@@ -285,14 +292,37 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         inner: The transport to wrap; by default `httpx_aiohttp.AiohttpTransport`
             made with `options` (``verify``, ``cert``, ``trust_env``, ``limits``,
             ``proxy``, ...).
+        make_inner: Builds `inner` on the first request instead (`aiohttp_http_client`:
+            aiohttp is imported only by a client that sends something).
         **options: Passed to `httpx_aiohttp.AiohttpTransport` when `inner` is None.
     """
 
     #: It calls a submit's ``on_sending`` hook itself, as the request goes on the wire.
     calls_on_sending = True
 
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None, **options: Any) -> None:
-        self.inner: httpx.AsyncBaseTransport = inner or _import_extra()(**options)
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        make_inner: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        **options: Any,
+    ) -> None:
+        if inner is None and make_inner is None:
+            inner = _import_extra()(**options)
+        self._inner = inner
+        self._make_inner = make_inner
+
+    @property
+    def inner(self) -> httpx.AsyncBaseTransport:
+        """The wrapped transport (built now if it was to be built on first use)."""
+        if self._inner is None:
+            assert self._make_inner is not None
+            self._inner = self._make_inner()
+        return self._inner
+
+    @inner.setter
+    def inner(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._inner = transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` through aiohttp.
@@ -393,7 +423,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close aiohttp's session and its connections."""
-        await self.inner.aclose()
+        if self._inner is not None:  # never built: nothing was sent, nothing to close
+            await self._inner.aclose()
 
 
 def aiohttp_http_client(
@@ -422,12 +453,19 @@ def aiohttp_http_client(
         The client. Its transport is an `AiohttpTransport`.
 
     Raises:
-        ImportError: When the ``aiohttp`` extra is not installed (raised on import).
+        ImportError: When the ``aiohttp`` extra is not installed.
     """
-    make = transport_factory or _import_extra()
-    if verify is True:
-        verify = default_ssl_context()  # made once per process (see there)
-    transport = AiohttpTransport(make(verify=verify, limits=limits))
+    if transport_factory is None:
+        _require_extra()
+
+    def make_inner() -> httpx.AsyncBaseTransport:
+        # On the first request: a client that sends nothing (a batch with nothing left
+        # to do) neither imports aiohttp (about 0.1-0.2 s) nor loads the system's CAs.
+        make = transport_factory or _import_extra()
+        tls = default_ssl_context() if verify is True else verify  # one per process
+        return make(verify=tls, limits=limits)
+
+    transport = AiohttpTransport(make_inner=make_inner)
     headers = httpx.Headers({"User-Agent": USER_AGENT})
     headers.update(client_options.pop("headers", None) or {})
     return httpx.AsyncClient(transport=transport, headers=headers, **client_options)

@@ -227,16 +227,20 @@ def test_a_run_reads_the_file_once_to_check_it_and_once_to_run_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The check pass is not repeated once connected: the first submit comes sooner."""
-    import sharkapi_ext.cli._batch as batch_module
+    import sharkapi_ext.cli._batch_file as file_module
+    import sharkapi_ext.cli._batch_plan as plan_module
+    import sharkapi_ext.cli._batch_run as run_module
 
     passes: list[str] = []
-    real = batch_module.iter_batch_file
+    real = file_module.iter_batch_file
 
     def counted(path: Path, default_mode: str) -> object:
         passes.append(str(path))
         return real(path, default_mode)
 
-    monkeypatch.setattr(batch_module, "iter_batch_file", counted)
+    # Each pass reads the file where it runs: the plan, then the runner.
+    monkeypatch.setattr(plan_module, "iter_batch_file", counted)
+    monkeypatch.setattr(run_module, "iter_batch_file", counted)
     batch = _write(tmp_path / "b.txt", ["one shark", "two sharks"])
     out = tmp_path / "out"
     result = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
@@ -293,7 +297,9 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The compacted journal names the file it finished: an unchanged file is not read."""
-    import sharkapi_ext.cli._batch as batch_module
+    import sharkapi_ext.cli._batch_file as file_module
+    import sharkapi_ext.cli._batch_plan as plan_module
+    import sharkapi_ext.cli._batch_run as run_module
     import sharkapi_ext.cli._journal as journal_module
 
     monkeypatch.setattr(journal_module, "_COMPACT_MIN_RECORDS", 10)
@@ -304,10 +310,9 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     assert (out / JOURNAL_NAME).read_text().count("\n") == 1  # one finished record
 
     passes: list[Path] = []
-    real = batch_module.iter_batch_file
-    monkeypatch.setattr(
-        batch_module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m)
-    )
+    real = file_module.iter_batch_file
+    for module in (plan_module, run_module):
+        monkeypatch.setattr(module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m))
     again = runner.invoke(cli, cmd)
     assert again.exit_code == 0, again.output
     assert "Images: 12/12" in again.stdout

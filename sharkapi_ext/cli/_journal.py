@@ -57,16 +57,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
+
+from ._journal_files import JournalLockedError, _fsync_dir, _lock, _remove_partial_downloads
+from ._journal_keys import key_parts, request_key
+from ._journal_state import FinishedLines, KeyState
 
 __all__ = [
     "JOURNAL_NAME",
@@ -79,8 +80,6 @@ __all__ = [
 ]
 
 JOURNAL_NAME: Final = ".sharkapi-journal.jsonl"
-# What `json.dumps(..., ensure_ascii=False)` writes for a string (its C encoder).
-_encode: Final = json.encoder.encode_basestring
 _VERSION: Final = 1
 # Compact on open when the records are this many times the live requests (and many).
 _COMPACT_RATIO: Final = 2
@@ -88,177 +87,6 @@ _COMPACT_MIN_RECORDS: Final = 1000
 # Finished requests per compacted record: each is read back and written as a small unit,
 # never the whole history as one line.
 _CHUNK_LINES: Final = 4096
-_MAX_HASH: Final = 2**63
-
-
-def request_key(line: int, request: dict[str, Any]) -> str:
-    """The journal key of one request: its line number and a hash of what it asks for.
-
-    Args:
-        line: The 1-based line number in the batch file.
-        request: The request's fields (prompt, mode, image, image_strength).
-
-    Returns:
-        A key such as ``L12-3f9a0c1b2d4e``.
-    """
-    if (
-        len(request) == 4
-        and request.get("image") is None
-        and request.get("image_strength") is None
-        and type(request.get("prompt")) is str
-        and type(request.get("mode")) is str
-    ):
-        # A plain prompt line, the common case: the same text `json.dumps` would give
-        # (sorted keys, compact, not ASCII-escaped), at a fraction of its cost.
-        canonical = (
-            '{"image":null,"image_strength":null,"mode":'
-            f'{_encode(request["mode"])},"prompt":{_encode(request["prompt"])}}}'
-        )
-    else:
-        canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-    return f"L{line}-{digest}"
-
-
-def key_parts(key: str) -> tuple[int, int] | None:
-    """A key's line number and hash as integers, or None for a key not of this format."""
-    line, sep, digest = key.partition("-")
-    if not sep or not line.startswith("L") or not line[1:].isdigit():
-        return None
-    try:
-        return int(line[1:]), int(digest, 16)
-    except ValueError:
-        return None
-
-
-class FinishedLines:
-    """Finished requests: each line number's key hash, 8 bytes a line and no object each.
-
-    A line's hash (48 bits) plus one is kept at its index in an ``array('Q')``, zero
-    meaning "not finished": 0.8 MB for 100,000 lines where a dict of ints took about
-    10 MB. Lines far beyond the array (a journal written for another, longer file) go to
-    a small dict, so one stray line number cannot allocate a huge array.
-    """
-
-    __slots__ = ("_count", "_hashes", "_sparse")
-
-    def __init__(self) -> None:
-        self._hashes = array("Q")
-        self._sparse: dict[int, int] = {}
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def span(self) -> int:
-        """The line numbers the array covers (0 to span - 1)."""
-        return len(self._hashes)
-
-    def get(self, line: int) -> int | None:
-        """The key hash of a finished line, or None."""
-        hashes = self._hashes
-        if 0 <= line < len(hashes):
-            stored = hashes[line]
-            return stored - 1 if stored else None
-        return self._sparse.get(line)
-
-    def __setitem__(self, line: int, digest: int) -> None:
-        hashes = self._hashes
-        self._forget(line)
-        self._count += 1
-        if not 0 <= digest < _MAX_HASH:  # not a hash this module wrote: kept aside
-            self._sparse[line] = digest
-            return
-        if len(hashes) <= line < 2 * len(hashes) + 65536:
-            # Grown geometrically (amortised), up to the line numbers the file has.
-            hashes.frombytes(bytes(8 * (max(line + 1, 2 * len(hashes)) - len(hashes))))
-        if 0 <= line < len(hashes):
-            hashes[line] = digest + 1
-        else:
-            self._sparse[line] = digest
-
-    def _forget(self, line: int) -> None:
-        hashes = self._hashes
-        if 0 <= line < len(hashes) and hashes[line]:
-            hashes[line] = 0
-            self._count -= 1
-        if self._sparse.pop(line, None) is not None:
-            self._count -= 1
-
-    def update(self, lines: list[Any], digests: list[Any]) -> None:
-        """Add a compacted record's lines and hex hashes (skipping malformed entries).
-
-        One pass without a call per line: a rerun replays 100,000 lines in milliseconds.
-        """
-        try:
-            values = [int(digest, 16) + 1 for digest in digests]
-            ok = (
-                len(values) == len(lines)
-                and not self._sparse
-                and all(type(line) is int for line in lines)
-                and (not lines or (min(lines) >= 0 and max(values) <= _MAX_HASH))
-            )
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            for line, digest in zip(lines, digests, strict=False):
-                if type(line) is int and type(digest) is str:
-                    with contextlib.suppress(ValueError):
-                        self[line] = int(digest, 16)
-            return
-        if not lines:
-            return
-        hashes = self._hashes
-        top = max(lines)
-        if top >= len(hashes):
-            if top >= 2 * len(hashes) + 65536 + len(lines):
-                for line, value in zip(lines, values, strict=True):
-                    self[line] = value - 1
-                return
-            hashes.frombytes(bytes(8 * (max(top + 1, 2 * len(hashes)) - len(hashes))))
-        count = self._count
-        for line, value in zip(lines, values, strict=True):
-            if not hashes[line]:
-                count += 1
-            hashes[line] = value
-        self._count = count
-
-    def items(self) -> Iterator[tuple[int, int]]:
-        """Each finished line and its key hash, in line order (lines kept aside last)."""
-        for line, stored in enumerate(self._hashes):
-            if stored:
-                yield line, stored - 1
-        yield from sorted(self._sparse.items())
-
-
-@dataclass(slots=True)
-class KeyState:
-    """What the journal knows about one request after replay.
-
-    Attributes:
-        kind: The last record's type: intent, job, done, failed or unknown.
-        job_id: The job id, once any record gave one.
-        path: The image file name (relative to the output directory), once done.
-        cost: The final cost as a string, once done.
-        reason: The failure's exception name.
-        message: The failure's message.
-        final: Whether a failure is final.
-        adopted: Whether the job id came from ``--adopt`` rather than from a submit.
-        price: The list price counted for its submit (a string), if one was journaled.
-        sandbox: The job ran in an in-process sandbox of an earlier run (now gone).
-    """
-
-    kind: str
-    job_id: str | None = None
-    path: str | None = None
-    cost: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    final: bool = False
-    adopted: bool = False
-    price: str | None = None
-    sandbox: bool = False
 
 
 class Journal:
@@ -665,45 +493,3 @@ def _decimal(value: object) -> Decimal:
         return Decimal(str(value)) if value is not None else Decimal(0)
     except ArithmeticError:
         return Decimal(0)
-
-
-class JournalLockedError(Exception):
-    """Another process is running a batch into the same directory."""
-
-
-def _lock(file: IO[str]) -> None:
-    # Two batches appending to one journal would each resubmit the other's intents.
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory lock, documented
-        return
-    try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        raise JournalLockedError(f"another batch is running into {file.name}") from exc
-
-
-def _remove_partial_downloads(directory: Path) -> None:
-    # A download killed mid-way leaves the SDK's temporary file (".sharkapi-*.part")
-    # beside its target; the final name only ever appears complete, so these are waste.
-    # os.scandir streams the listing: `Path.glob` held about 25 MB for 100,000 images.
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".sharkapi-") and name.endswith(".part"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The new journal's directory entry must survive a crash too, not only its bytes.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows, where directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

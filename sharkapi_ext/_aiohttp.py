@@ -17,11 +17,22 @@ therefore maps aiohttp's own exception (kept as ``__cause__``) again, by what ha
   ``httpx.ConnectTimeout`` / ``httpx.ConnectError`` ("never sent");
 - everything else (a read timeout, a disconnect, a reset, a malformed answer) becomes a
   read-side error, so a submit that broke there is reported as outcome-unknown.
+
+A submit's ``on_sending`` hook (a batch journals its intent there) is called by this
+transport, not by the SDK's driver: right before the request's first byte is handed to
+the socket, in the same synchronous step (aiohttp sends the headers together with the
+first body chunk, from a task of its own a loop turn after ``session.request``). A
+process killed at any moment has journaled every request that reached the wire, and
+at most the one being written besides; the driver's call came before aiohttp had even
+taken a connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
+import inspect
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -29,6 +40,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import httpx
 
 from ._connection import DEFAULT_LIMITS, USER_AGENT, default_ssl_context
+from ._core import ON_SENDING, ON_SENDING_AT_WIRE
+from ._retry import UNSENT_ATTR
 
 if TYPE_CHECKING:
     from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
@@ -51,6 +64,12 @@ def _import_extra() -> type[HttpxAiohttpTransport]:
             "the aiohttp transport needs the 'aiohttp' extra: pip install 'sharkapi[aiohttp]'"
         ) from exc
     return AiohttpTransport
+
+
+def _require_extra() -> None:
+    """Raise ImportError now if the extra is missing, without importing it (cheap)."""
+    if not all(importlib.util.find_spec(name) for name in ("aiohttp", "httpx_aiohttp")):
+        _import_extra()  # raises the ImportError that says which extra to install
 
 
 # Stands for an attribute that httpx-aiohttp does not have (None is a value it uses).
@@ -90,6 +109,86 @@ def _table() -> _Table:
         (OSError, httpx.ReadError),
     )
     return never_sent + may_have_been_sent
+
+
+class _HookFailed(Exception):
+    """The ``on_sending`` hook raised as the body was about to be written: nothing was."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__("the on_sending hook refused the request")
+        self.original = original
+
+
+@functools.cache
+def _hooked_payload() -> type:
+    """The in-memory body for aiohttp that calls the ``on_sending`` hook before its write.
+
+    `aiohttp.payload.BytesPayload` is public API; aiohttp writes a request's buffered
+    headers together with its first body chunk (`StreamWriter.write`), so nothing of the
+    request has reached the socket when the hook runs, and the hook and the socket write
+    happen in one synchronous step (a synchronous hook: nothing else runs in between).
+    """
+    from aiohttp.payload import BytesPayload
+
+    class HookedBytesPayload(BytesPayload):
+        def __init__(self, value: bytes, hook: Callable[[], object]) -> None:
+            super().__init__(value)
+            self._hook: Callable[[], object] | None = hook
+            self.failure: BaseException | None = None
+
+        async def _fire(self) -> None:
+            hook, self._hook = self._hook, None  # once, whichever write runs
+            if hook is None:
+                return
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except BaseException as exc:
+                self.failure = exc
+                # An Exception, so that aiohttp closes the connection the usual way.
+                raise _HookFailed(exc) from exc
+
+        async def write(self, writer: Any) -> None:
+            await self._fire()
+            await super().write(writer)
+
+        async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+            await self._fire()
+            await super().write_with_length(writer, content_length)
+
+    return HookedBytesPayload
+
+
+class _Hook:
+    """A request's ``on_sending`` hook; calling it first marks the driver's probe."""
+
+    __slots__ = ("_hook", "_probe")
+
+    def __init__(self, hook: Callable[[], object], probe: Any) -> None:
+        self._hook = hook
+        self._probe = probe
+
+    def __call__(self) -> object:
+        # From here on the request may reach the server (the driver's `_SendingProbe`).
+        self._probe.started = True
+        return self._hook()
+
+
+async def _call_hook(hook: Callable[[], object]) -> None:
+    try:
+        result = hook()
+        if inspect.isawaitable(result):
+            await result
+    except BaseException as exc:
+        raise _HookFailed(exc) from exc
+
+
+def _unsent(failed: _HookFailed) -> BaseException:
+    original = failed.original
+    with contextlib.suppress(AttributeError):
+        setattr(original, UNSENT_ATTR, True)  # the driver's rule: nothing was sent
+    return original
 
 
 def _quotable(cause: BaseException) -> bool:
@@ -188,23 +287,58 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         inner: The transport to wrap; by default `httpx_aiohttp.AiohttpTransport`
             made with `options` (``verify``, ``cert``, ``trust_env``, ``limits``,
             ``proxy``, ...).
+        make_inner: Builds `inner` on the first request instead (`aiohttp_http_client`:
+            aiohttp is imported only by a client that sends something).
         **options: Passed to `httpx_aiohttp.AiohttpTransport` when `inner` is None.
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None, **options: Any) -> None:
-        self.inner: httpx.AsyncBaseTransport = inner or _import_extra()(**options)
+    #: It calls a submit's ``on_sending`` hook itself, as the request goes on the wire.
+    calls_on_sending = True
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        make_inner: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        **options: Any,
+    ) -> None:
+        if inner is None and make_inner is None:
+            inner = _import_extra()(**options)
+        self._inner = inner
+        self._make_inner = make_inner
+
+    @property
+    def inner(self) -> httpx.AsyncBaseTransport:
+        """The wrapped transport (built now if it was to be built on first use)."""
+        if self._inner is None:
+            assert self._make_inner is not None
+            self._inner = self._make_inner()
+        return self._inner
+
+    @inner.setter
+    def inner(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._inner = transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` through aiohttp.
 
         Raises:
             httpx.TransportError: Mapped from aiohttp's exception, as described above.
+            BaseException: What the request's ``on_sending`` hook raised (nothing was
+                sent then).
         """
+        extensions = request.extensions
+        probe = extensions.get(ON_SENDING_AT_WIRE)
+        hook = _Hook(extensions[ON_SENDING], probe) if probe is not None else None
         session = self._session() if isinstance(request.stream, httpx.ByteStream) else None
         try:
             if session is not None:
-                return await self._send(session, request)
+                return await self._send(session, request, hook)
+            if hook is not None:
+                await _call_hook(hook)  # a streamed body: handed to `inner` only after it
             response = await self.inner.handle_async_request(request)
+        except _HookFailed as failed:
+            raise _unsent(failed) from None
         except Exception as exc:
             _reraise(exc, request)
         stream = response.stream
@@ -231,7 +365,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             client = inner.client = get_client()  # as httpx-aiohttp does on its first request
         return client if isinstance(client, _session_class()) else None
 
-    async def _send(self, session: Any, request: httpx.Request) -> httpx.Response:
+    async def _send(
+        self, session: Any, request: httpx.Request, hook: Callable[[], object] | None
+    ) -> httpx.Response:
         # What httpx_aiohttp.AiohttpTransport.handle_async_request does, minus a context
         # manager per call and a second wrapper around the body.
         import aiohttp  # already loaded by httpx-aiohttp: a dictionary lookup
@@ -243,20 +379,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # The request httpx builds to follow a redirect (`_build_redirect_request`)
             # takes the first one's stream without reading it; in memory, so read it now.
             content = await request.aread()
-        answer = await session.request(
-            request.method,
-            str(request.url),
-            headers=request.headers.multi_items(),
-            data=content or None,
-            allow_redirects=False,
-            auto_decompress=False,  # the SDK decodes (and bounds) bodies itself
-            timeout=aiohttp.ClientTimeout(  # httpx's phases in aiohttp's terms, as httpx-aiohttp
-                connect=timeout.get("pool"),
-                sock_connect=timeout.get("connect"),
-                sock_read=timeout.get("read"),
-            ),
-            server_hostname=request.extensions.get("sni_hostname"),
-        )
+        data: Any = content or None
+        if hook is not None:
+            if data is None:
+                await _call_hook(hook)  # no body: aiohttp writes the headers at once
+            else:
+                data = _hooked_payload()(content, hook)
+        try:
+            answer = await session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,  # the SDK decodes (and bounds) bodies itself
+                timeout=aiohttp.ClientTimeout(  # httpx's phases in aiohttp's terms
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        except Exception:
+            failure = getattr(data, "failure", None)
+            if failure is not None:  # the hook refused: aiohttp wrote nothing of it
+                raise _HookFailed(failure) from None
+            raise
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if answer.reason:
             extensions["reason_phrase"] = answer.reason.encode()
@@ -270,7 +418,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close aiohttp's session and its connections."""
-        await self.inner.aclose()
+        if self._inner is not None:  # never built: nothing was sent, nothing to close
+            await self._inner.aclose()
 
 
 def aiohttp_http_client(
@@ -299,12 +448,19 @@ def aiohttp_http_client(
         The client. Its transport is an `AiohttpTransport`.
 
     Raises:
-        ImportError: When the ``aiohttp`` extra is not installed (raised on import).
+        ImportError: When the ``aiohttp`` extra is not installed.
     """
-    make = transport_factory or _import_extra()
-    if verify is True:
-        verify = default_ssl_context()  # made once per process (see there)
-    transport = AiohttpTransport(make(verify=verify, limits=limits))
+    if transport_factory is None:
+        _require_extra()
+
+    def make_inner() -> httpx.AsyncBaseTransport:
+        # On the first request: a client that sends nothing (a batch with nothing left
+        # to do) neither imports aiohttp (about 0.1-0.2 s) nor loads the system's CAs.
+        make = transport_factory or _import_extra()
+        tls = default_ssl_context() if verify is True else verify  # one per process
+        return make(verify=tls, limits=limits)
+
+    transport = AiohttpTransport(make_inner=make_inner)
     headers = httpx.Headers({"User-Agent": USER_AGENT})
     headers.update(client_options.pop("headers", None) or {})
     return httpx.AsyncClient(transport=transport, headers=headers, **client_options)

@@ -19,7 +19,7 @@ from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from . import _many
 from ._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, default_ssl_context
-from ._core import ON_SENDING, BaseClient
+from ._core import ON_SENDING, ON_SENDING_AT_WIRE, BaseClient
 from ._deadline import Deadlines, Watch
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, finish_off_loop
 from ._flow import Action, Fetch, Flow, Reply, Send, Sleep, Steps
@@ -167,6 +167,10 @@ class AsyncSharkAPI(BaseClient):
         throttled = False
         try:
             hook = request.extensions.get(ON_SENDING)
+            if hook is not None and (sending := self._hook_at_wire(request)) is not None:
+                # The transport calls it as it writes the request's first byte, and
+                # marks `sending.started` then: until it has, nothing went out.
+                hook = None
             if hook is not None:
                 # The caller's last word before this submit goes out (a batch journals
                 # its intent here): whatever ends it, nothing was sent.
@@ -284,6 +288,17 @@ class AsyncSharkAPI(BaseClient):
         if deadlines is None or deadlines.loop is not asyncio.get_running_loop():
             deadlines = self._deadlines_of_loop = Deadlines(asyncio.get_running_loop())
         return deadlines
+
+    def _hook_at_wire(self, request: httpx.Request) -> _SendingProbe | None:
+        """A probe when the transport calls the request's `ON_SENDING` hook itself, else None.
+
+        The transport sets the probe's ``started`` as it calls the hook, right before
+        the request's first byte goes to the socket.
+        """
+        at_wire = getattr(self._direct_transport(request), "calls_on_sending", False) is True
+        probe = _SendingProbe() if at_wire else None
+        request.extensions[ON_SENDING_AT_WIRE] = probe
+        return probe
 
     async def _exchange(self, action: Send | Fetch) -> Any:
         response = await self._open(action)

@@ -57,7 +57,7 @@ from ._redaction import Redactor
 from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
 
-__all__ = ["DEFAULT_BASE_URL", "ON_SENDING", "BaseClient"]
+__all__ = ["DEFAULT_BASE_URL", "ON_SENDING", "ON_SENDING_AT_WIRE", "BaseClient"]
 
 logger = logging.getLogger("sharkapi")
 # httpx logs each request it sends; requests sent straight to the transport still are.
@@ -65,6 +65,11 @@ _httpx_logger = logging.getLogger("httpx")
 
 #: The request extension holding a submit's ``on_sending`` hook (see `_submit_flow`).
 ON_SENDING: Final = "sharkapi.on_sending"
+#: Set on a request whose transport calls its `ON_SENDING` hook itself, in the same
+#: synchronous step as its first write to the socket (`_aiohttp.AiohttpTransport`, whose
+#: class says so with ``calls_on_sending = True``); the driver then does not. It holds
+#: an object whose ``started`` the transport sets to True as it calls the hook.
+ON_SENDING_AT_WIRE: Final = "sharkapi.on_sending_at_wire"
 
 
 class _NoBody:

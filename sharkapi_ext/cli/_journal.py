@@ -45,8 +45,10 @@ in-process sandbox, which is gone once that run ended: a later run says so and s
 those lines again (a sandbox charges nothing).
 
 Size and replay time follow what is left to do: when a journal holds much more history
-than live requests, it is rewritten (atomically) as one record per request, and finished
-requests are held in memory as two integers (line and hash), not as objects.
+than live requests, it is rewritten (atomically, streaming) as one record per request
+left and a few records of up to 4,096 finished requests each. Finished requests are held
+in memory as 8 bytes a line (`FinishedLines`), not as objects, so memory follows what is
+in flight or left to do, not the batch's size.
 
 No record holds the token, and none holds the prompt (only its hash).
 """
@@ -55,18 +57,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
+from ._journal_files import JournalLockedError, _fsync_dir, _lock, _remove_partial_downloads
+from ._journal_keys import key_parts, request_key
+from ._journal_state import FinishedLines, KeyState
+
 __all__ = [
     "JOURNAL_NAME",
+    "FinishedLines",
     "Journal",
     "JournalLockedError",
     "KeyState",
@@ -75,81 +80,13 @@ __all__ = [
 ]
 
 JOURNAL_NAME: Final = ".sharkapi-journal.jsonl"
-# What `json.dumps(..., ensure_ascii=False)` writes for a string (its C encoder).
-_encode: Final = json.encoder.encode_basestring
 _VERSION: Final = 1
 # Compact on open when the records are this many times the live requests (and many).
 _COMPACT_RATIO: Final = 2
 _COMPACT_MIN_RECORDS: Final = 1000
-
-
-def request_key(line: int, request: dict[str, Any]) -> str:
-    """The journal key of one request: its line number and a hash of what it asks for.
-
-    Args:
-        line: The 1-based line number in the batch file.
-        request: The request's fields (prompt, mode, image, image_strength).
-
-    Returns:
-        A key such as ``L12-3f9a0c1b2d4e``.
-    """
-    if (
-        len(request) == 4
-        and request.get("image") is None
-        and request.get("image_strength") is None
-        and type(request.get("prompt")) is str
-        and type(request.get("mode")) is str
-    ):
-        # A plain prompt line, the common case: the same text `json.dumps` would give
-        # (sorted keys, compact, not ASCII-escaped), at a fraction of its cost.
-        canonical = (
-            '{"image":null,"image_strength":null,"mode":'
-            f'{_encode(request["mode"])},"prompt":{_encode(request["prompt"])}}}'
-        )
-    else:
-        canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-    return f"L{line}-{digest}"
-
-
-def key_parts(key: str) -> tuple[int, int] | None:
-    """A key's line number and hash as integers, or None for a key not of this format."""
-    line, sep, digest = key.partition("-")
-    if not sep or not line.startswith("L") or not line[1:].isdigit():
-        return None
-    try:
-        return int(line[1:]), int(digest, 16)
-    except ValueError:
-        return None
-
-
-@dataclass(slots=True)
-class KeyState:
-    """What the journal knows about one request after replay.
-
-    Attributes:
-        kind: The last record's type: intent, job, done, failed or unknown.
-        job_id: The job id, once any record gave one.
-        path: The image file name (relative to the output directory), once done.
-        cost: The final cost as a string, once done.
-        reason: The failure's exception name.
-        message: The failure's message.
-        final: Whether a failure is final.
-        adopted: Whether the job id came from ``--adopt`` rather than from a submit.
-        price: The list price counted for its submit (a string), if one was journaled.
-        sandbox: The job ran in an in-process sandbox of an earlier run (now gone).
-    """
-
-    kind: str
-    job_id: str | None = None
-    path: str | None = None
-    cost: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    final: bool = False
-    adopted: bool = False
-    price: str | None = None
-    sandbox: bool = False
+# Finished requests per compacted record: each is read back and written as a small unit,
+# never the whole history as one line.
+_CHUNK_LINES: Final = 4096
 
 
 class Journal:
@@ -158,19 +95,32 @@ class Journal:
     Args:
         directory: The batch's output directory (created if missing).
         read_only: Only read it (``--dry-run``): nothing is created, locked or written.
+        replayed: A read-only journal of the same directory, replayed earlier: its
+            state is taken over instead of replaying the file again, when `unchanged`
+            says (under the lock) that the file has not changed since.
+        unchanged: Whether the file is as it was when `replayed` read it.
 
     Attributes:
+        reused: Whether the state was taken over from `replayed`.
         states: The requests not finished, by key (what is left to do or to report).
-        done: Finished requests: line number to the hash part of its key.
+        done: Finished requests: line number to the hash part of its key
+            (`FinishedLines`: 8 bytes a line, no object per line).
         done_cost: The summed cost of every finished request in the journal.
         done_counted: The summed worst case of finished requests (for a spend cap).
         records: Records read at open.
     """
 
-    def __init__(self, directory: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        read_only: bool = False,
+        replayed: Journal | None = None,
+        unchanged: Callable[[], bool] | None = None,
+    ) -> None:
         self.path = directory / JOURNAL_NAME
         self.states: dict[str, KeyState] = {}
-        self.done: dict[int, int] = {}
+        self.done = FinishedLines()
         self.done_cost = Decimal("0.00")
         self.done_counted = Decimal("0.00")
         self.records = 0
@@ -181,6 +131,7 @@ class Journal:
         self._synced = 0
         self._syncing: asyncio.Future[None] | None = None
         self._file: IO[str] | None = None
+        self.reused = False
         if read_only:
             self._replay()
             return
@@ -191,7 +142,11 @@ class Journal:
         except BaseException:
             self._file.close()
             raise
-        self._replay()
+        if replayed is not None and unchanged is not None and unchanged():
+            # Read under the lock: no other run can have written since the check.
+            self._take(replayed)
+        else:
+            self._replay()
         _remove_partial_downloads(directory)
         if self._file.tell() == 0:
             _fsync_dir(directory)
@@ -201,6 +156,12 @@ class Journal:
             # A kill in the middle of a write leaves a torn last line; start clean after it.
             self._file.write("\n")
             self._sync()
+
+    def _take(self, other: Journal) -> None:
+        self.states, self.done, self.records = other.states, other.done, other.records
+        self.done_cost, self.done_counted = other.done_cost, other.done_counted
+        self.source, self._sandbox_run = other.source, other._sandbox_run
+        self.reused = True
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as file:
@@ -227,17 +188,19 @@ class Journal:
                         self._apply_finished(record)
 
     def _apply_finished(self, record: dict[str, Any]) -> None:
-        """A compacted record of many finished requests (see `_compact`)."""
+        """A compacted record of finished requests (see `_compact`).
+
+        The last of them also carries the totals and the source.
+        """
         lines, digests = record.get("lines"), record.get("keys")
         if not isinstance(lines, list) or not isinstance(digests, list):
             return
-        done = self.done
-        for line, digest in zip(lines, digests, strict=False):
-            done[line] = int(digest, 16)
+        self.done.update(lines, digests)
         self.done_cost += _decimal(record.get("cost"))
         self.done_counted += _decimal(record.get("counted"))
         source = record.get("source")
-        self.source = source if isinstance(source, dict) else None
+        if isinstance(source, dict):
+            self.source = source
 
     def _apply(self, record: dict[str, Any]) -> None:
         key, kind = record["key"], record.get("t")
@@ -363,30 +326,32 @@ class Journal:
     def _compact(self) -> None:
         """Rewrite the journal as what is left (atomically): the history goes.
 
-        The finished requests become one record (their lines, key hashes and job ids, and
-        the summed cost), read back in milliseconds; every other request keeps one
-        record, from its replayed state.
+        The finished requests become a few records of up to `_CHUNK_LINES` each (their
+        lines, key hashes and job ids; the last also the summed cost), read back in
+        milliseconds; every other request keeps one record, from its replayed state.
+        Streamed: the job ids are read from the old file as the new one is written,
+        so memory holds one chunk and a bit per line, never the history.
         """
         assert self._file is not None
         self._file.flush()
         temp = self.path.with_name(self.path.name + ".compact")
-        jobs = self._finished_job_ids()
-        lines = sorted(self.done)
-        finished = {
-            "v": _VERSION,
-            "t": "finished",
-            "lines": lines,
-            "keys": [f"{self.done[line]:012x}" for line in lines],
-            "jobs": [jobs.get(line) for line in lines],
-            "cost": str(self.done_cost),
-            "counted": str(self.done_counted),
-        }
-        if self.source is not None and not self.states:
-            finished["source"] = self.source
-        del lines, jobs
         with open(temp, "w", encoding="utf-8") as new:
-            new.write(json.dumps(finished, separators=(",", ":")) + "\n")
-            del finished
+            chunk: tuple[list[int], list[str], list[str | None]] = ([], [], [])
+            for line, digest, job_id in self._finished_entries():
+                if len(chunk[0]) == _CHUNK_LINES:
+                    new.write(_finished_record(chunk) + "\n")
+                    chunk = ([], [], [])
+                chunk[0].append(line)
+                chunk[1].append(f"{digest:012x}")
+                chunk[2].append(job_id)
+            totals: dict[str, object] = {
+                "cost": str(self.done_cost),
+                "counted": str(self.done_counted),
+            }
+            if self.source is not None and not self.states:
+                totals["source"] = self.source
+            new.write(_finished_record(chunk, totals) + "\n")
+            del chunk
             for key, state in self.states.items():
                 fields: dict[str, object] = {
                     name: value
@@ -421,9 +386,36 @@ class Journal:
         self.records = 1 + len(self.states)
         self._written = self._synced = 0
 
-    def _finished_job_ids(self) -> dict[int, str]:
-        """Line to job id of each finished request, read back from the file."""
-        found: dict[int, str] = {}
+    def _finished_entries(self) -> Iterator[tuple[int, int, str | None]]:
+        """Each finished request once: line, key hash and job id, in the file's order.
+
+        A bit per line remembers what was given (a line downloaded twice has two
+        ``done`` records); a finished line the file gives no job id for comes last.
+        """
+        given = bytearray(self.done.span // 8 + 1)
+        given_aside: set[int] = set()
+
+        def first_time(line: int) -> bool:
+            if 0 <= line < 8 * len(given):
+                byte, bit = divmod(line, 8)
+                if given[byte] >> bit & 1:
+                    return False
+                given[byte] |= 1 << bit
+                return True
+            if line in given_aside:
+                return False
+            given_aside.add(line)
+            return True
+
+        for line, digest, job_id in self._job_records():
+            if self.done.get(line) == digest and first_time(line):
+                yield line, digest, job_id
+        for line, digest in self.done.items():
+            if first_time(line):
+                yield line, digest, None
+
+    def _job_records(self) -> Iterator[tuple[int, int, str | None]]:
+        """Line, key hash and job id of every ``done`` and compacted entry in the file."""
         with open(self.path, encoding="utf-8", errors="replace") as file:
             for text in file:
                 if '"done"' not in text and '"finished"' not in text:
@@ -432,31 +424,44 @@ class Journal:
                     record = json.loads(text)
                 except ValueError:
                     continue
+                if not isinstance(record, dict):
+                    continue
                 if record.get("t") == "finished":
-                    for line, job in zip(
-                        record.get("lines", []), record.get("jobs", []), strict=False
-                    ):
-                        if isinstance(job, str):
-                            found[line] = job
+                    lines, digests = record.get("lines"), record.get("keys")
+                    jobs = record.get("jobs")
+                    if not isinstance(lines, list) or not isinstance(digests, list):
+                        continue
+                    if not isinstance(jobs, list):
+                        jobs = []
+                    for i, (line, digest) in enumerate(zip(lines, digests, strict=False)):
+                        job = jobs[i] if i < len(jobs) else None
+                        if type(line) is int and type(digest) is str:
+                            with contextlib.suppress(ValueError):
+                                yield line, int(digest, 16), job if isinstance(job, str) else None
                     continue
                 key = record.get("key")
                 parts = key_parts(key) if isinstance(key, str) else None
-                job_id = record.get("job_id")
-                if parts is not None and self.done.get(parts[0]) == parts[1] and job_id:
-                    found[parts[0]] = str(job_id)
-        return found
+                if parts is not None and record.get("t") == "done":
+                    job_id = record.get("job_id")
+                    yield parts[0], parts[1], str(job_id) if job_id else None
 
     def job_ids_of(self, keys: Iterable[str]) -> dict[str, str]:
-        """The job ids of finished requests (read from the file; for images gone missing)."""
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        by_line = self._finished_job_ids()
-        found: dict[str, str] = {}
-        for key in wanted:
+        """The job ids of finished requests (read from the file; for images gone missing).
+
+        Holds only what is asked for, never every finished line's id.
+        """
+        wanted: dict[int, str] = {}
+        for key in keys:
             parts = key_parts(key)
-            if parts is not None and parts[0] in by_line:
-                found[key] = by_line[parts[0]]
+            if parts is not None and self.done.get(parts[0]) == parts[1]:
+                wanted[parts[0]] = key
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        for line, digest, job_id in self._job_records():
+            asked = wanted.get(line)
+            if asked is not None and job_id and self.done.get(line) == digest:
+                found[asked] = job_id
         return found
 
     def close(self) -> None:
@@ -475,45 +480,16 @@ class Journal:
         )
 
 
+def _finished_record(
+    chunk: tuple[list[int], list[str], list[str | None]], totals: dict[str, object] | None = None
+) -> str:
+    lines, keys, jobs = chunk
+    record = {"v": _VERSION, "t": "finished", "lines": lines, "keys": keys, "jobs": jobs}
+    return json.dumps({**record, **(totals or {})}, separators=(",", ":"))
+
+
 def _decimal(value: object) -> Decimal:
     try:
         return Decimal(str(value)) if value is not None else Decimal(0)
     except ArithmeticError:
         return Decimal(0)
-
-
-class JournalLockedError(Exception):
-    """Another process is running a batch into the same directory."""
-
-
-def _lock(file: IO[str]) -> None:
-    # Two batches appending to one journal would each resubmit the other's intents.
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory lock, documented
-        return
-    try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        raise JournalLockedError(f"another batch is running into {file.name}") from exc
-
-
-def _remove_partial_downloads(directory: Path) -> None:
-    # A download killed mid-way leaves the SDK's temporary file (".sharkapi-*.part")
-    # beside its target; the final name only ever appears complete, so these are waste.
-    for temp in directory.glob(".sharkapi-*.part"):
-        temp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The new journal's directory entry must survive a crash too, not only its bytes.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows, where directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

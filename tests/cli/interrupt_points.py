@@ -19,7 +19,7 @@ the sandbox from outside (nothing in the product knows of them):
 * ``closing``: the image saved and reported, the client closing;
 * ``wait-in-del``: as ``wait``, but paused inside a ``__del__``, where Python cannot
   raise the interrupt (it prints "Exception ignored" and would carry on);
-* ``batch-submit``: a batch line journaled as intent, its submit about to start;
+* ``batch-submit``: a batch line's submit about to start (nothing on the wire yet);
 * ``none``: no pause (``STARTED`` is written when `main` is called, for random delays).
 """
 
@@ -125,8 +125,8 @@ def _install(point: str) -> None:
     elif point == "batch-submit":
         from sharkapi_ext import AsyncSharkAPI
 
-        # The batch journals its intent at the wire (the client's on_sending hook, just
-        # before the exchange): pause right after that, before the POST goes out.
+        # Pause as the submit's exchange starts, before the POST goes out (on the
+        # aiohttp transport, before the batch journals its intent at the wire).
         original_exchange = AsyncSharkAPI._exchange
 
         async def exchange(self: AsyncSharkAPI, action: Any) -> Any:

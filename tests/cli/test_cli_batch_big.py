@@ -21,7 +21,7 @@ from sharkapi_spec import MODE_PRICES
 
 from sharkapi_ext.cli import cli
 from sharkapi_ext.cli._batch import BatchOptions, plan_batch
-from sharkapi_ext.cli._journal import JOURNAL_NAME, Journal
+from sharkapi_ext.cli._journal import JOURNAL_NAME, FinishedLines, Journal
 from sharkapi_ext.sandbox import Sandbox
 
 
@@ -227,16 +227,20 @@ def test_a_run_reads_the_file_once_to_check_it_and_once_to_run_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The check pass is not repeated once connected: the first submit comes sooner."""
-    import sharkapi_ext.cli._batch as batch_module
+    import sharkapi_ext.cli._batch_file as file_module
+    import sharkapi_ext.cli._batch_plan as plan_module
+    import sharkapi_ext.cli._batch_run as run_module
 
     passes: list[str] = []
-    real = batch_module.iter_batch_file
+    real = file_module.iter_batch_file
 
     def counted(path: Path, default_mode: str) -> object:
         passes.append(str(path))
         return real(path, default_mode)
 
-    monkeypatch.setattr(batch_module, "iter_batch_file", counted)
+    # Each pass reads the file where it runs: the plan, then the runner.
+    monkeypatch.setattr(plan_module, "iter_batch_file", counted)
+    monkeypatch.setattr(run_module, "iter_batch_file", counted)
     batch = _write(tmp_path / "b.txt", ["one shark", "two sharks"])
     out = tmp_path / "out"
     result = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
@@ -293,7 +297,9 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The compacted journal names the file it finished: an unchanged file is not read."""
-    import sharkapi_ext.cli._batch as batch_module
+    import sharkapi_ext.cli._batch_file as file_module
+    import sharkapi_ext.cli._batch_plan as plan_module
+    import sharkapi_ext.cli._batch_run as run_module
     import sharkapi_ext.cli._journal as journal_module
 
     monkeypatch.setattr(journal_module, "_COMPACT_MIN_RECORDS", 10)
@@ -304,10 +310,9 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     assert (out / JOURNAL_NAME).read_text().count("\n") == 1  # one finished record
 
     passes: list[Path] = []
-    real = batch_module.iter_batch_file
-    monkeypatch.setattr(
-        batch_module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m)
-    )
+    real = file_module.iter_batch_file
+    for module in (plan_module, run_module):
+        monkeypatch.setattr(module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m))
     again = runner.invoke(cli, cmd)
     assert again.exit_code == 0, again.output
     assert "Images: 12/12" in again.stdout
@@ -331,3 +336,49 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     assert edited.exit_code == 0, edited.output
     assert passes
     assert len(sandbox.submissions()) == 13
+
+
+def test_finished_lines_are_held_in_8_bytes_a_line() -> None:
+    done = FinishedLines()
+    done[3] = 0xABC
+    done[3] = 0xABD  # an edited line finished again: counted once
+    done[10**12] = 5  # far beyond the file's lines: kept aside, not a huge array
+    done[7] = 2**63  # not a hash this journal writes: kept aside too
+    assert len(done) == 3
+    assert done.get(3) == 0xABD
+    assert done.get(4) is None
+    assert done.get(10**12) == 5
+    assert dict(done.items()) == {3: 0xABD, 7: 2**63, 10**12: 5}
+    done[7] = 1  # back into the array
+    assert len(done) == 3
+    assert done.get(7) == 1
+    assert done.span < 100_000
+
+
+def test_a_long_history_compacts_without_holding_it(tmp_path: Path) -> None:
+    """Open, replay and compact 30,000 finished lines in memory that does not hold them."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / JOURNAL_NAME, "w") as file:
+        for line in range(1, 30_001):
+            key = f"L{line}-{line:012x}"
+            file.write(json.dumps({"v": 1, "t": "intent", "key": key, "line": line}) + "\n")
+            job = f"job_{line:016x}"
+            file.write(json.dumps({"v": 1, "t": "done", "key": key, "job_id": job}) + "\n")
+    tracemalloc.start()
+    try:
+        Journal(out).close()
+        again = Journal(out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(again.done) == 30_000
+    assert again.job_ids_of([f"L29999-{29999:012x}"]) == {
+        f"L29999-{29999:012x}": f"job_{29999:016x}"
+    }
+    again.close()
+    # Several records of at most 4,096 finished lines each, not one line of all of them.
+    assert (out / JOURNAL_NAME).read_text().count("\n") == 8
+    # A dict of the finished lines, a dict of their job ids and the whole history as one
+    # JSON line took 12.5 MB here (21.6 MB at 60,000 lines; now 2.2 and 2.5 MB).
+    assert peak < 3_000_000, peak

@@ -146,4 +146,8 @@ def test_interrupt_during_a_batch_says_how_to_resume(api: Sandbox, tmp_path: Pat
     out = tmp_path / "out"
     result = interrupt_at("batch-submit", "batch", str(batch), "--out", str(out), env=_env(api))
     assert _interrupted(result) == ["Interrupted. Run the same command again to resume the batch."]
-    assert re.search(r'"t":"intent"', (out / ".sharkapi-journal.jsonl").read_text())
+    # Interrupted before its first byte was written: no intent (the aiohttp transport
+    # journals it as the request goes on the wire), nothing "outcome unknown", and no
+    # job at the API. The rerun submits it, once.
+    assert api.submissions() == []
+    assert not re.search(r'"t":"(intent|unknown)"', (out / ".sharkapi-journal.jsonl").read_text())

@@ -316,7 +316,7 @@ def test_sandbox_port_0_prints_the_real_port() -> None:
 def test_batch_progress_bar_shows_an_eta() -> None:
     from rich.progress import TimeRemainingColumn
 
-    from sharkapi_ext.cli._batch import _Display
+    from sharkapi_ext.cli._batch_progress import _Display
 
     display = _Display(3, interactive=True)
     try:

@@ -13,7 +13,7 @@ import pytest
 import sharkapi_spec as spec
 from click.testing import CliRunner
 
-from sharkapi_ext.cli import _batch as batch_module
+from sharkapi_ext.cli import _batch_file as batch_file_module
 from sharkapi_ext.cli import cli
 from sharkapi_ext.cli._batch import BatchFileError, parse_batch_file
 from sharkapi_ext.cli._fields import pop_extra_fields, request_field_options
@@ -58,7 +58,7 @@ def later_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     fields = (*spec.GENERATE_REQUEST_FIELDS, "later_seed", "later_style")
     monkeypatch.setattr(spec, "GENERATE_REQUEST_SCHEMA", MappingProxyType(schema))
     monkeypatch.setattr(spec, "GENERATE_REQUEST_FIELDS", fields)
-    monkeypatch.setattr(batch_module, "GENERATE_REQUEST_FIELDS", fields)
+    monkeypatch.setattr(batch_file_module, "GENERATE_REQUEST_FIELDS", fields)
 
 
 @pytest.mark.usefixtures("later_spec")

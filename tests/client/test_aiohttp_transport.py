@@ -36,9 +36,11 @@ def test_in_memory_bodies_go_to_aiohttp_directly_and_uploads_through_httpx_aioht
     direct: list[str] = []
     real_send = AiohttpTransport._send
 
-    async def counting_send(self: AiohttpTransport, session: Any, request: Any) -> Any:
+    async def counting_send(
+        self: AiohttpTransport, session: Any, request: Any, hook: Any = None
+    ) -> Any:
         direct.append(request.method)
-        return await real_send(self, session, request)
+        return await real_send(self, session, request, hook)
 
     monkeypatch.setattr(AiohttpTransport, "_send", counting_send)
     image = _png(tmp_path / "source.png")
@@ -68,6 +70,77 @@ def test_in_memory_bodies_go_to_aiohttp_directly_and_uploads_through_httpx_aioht
         ("a shark at dawn", False),
         ("the same shark", True),
     ]
+
+
+@pytest.mark.timeout(30)
+def test_the_on_sending_hook_runs_in_the_same_step_as_the_first_socket_write(
+    sharkapi_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal written in the hook is on disk exactly when the request is on the wire.
+
+    The driver used to call the hook before aiohttp took a connection; aiohttp then
+    wrote the request from a task of its own, a loop turn or a connect later: a kill in
+    between left an intent journaled for a request that never reached the server.
+    """
+    from aiohttp.http_writer import StreamWriter
+
+    events: list[str] = []
+    real_write = StreamWriter._write
+    real_writelines = StreamWriter._writelines
+
+    def write(self: Any, chunk: Any) -> None:
+        events.append("socket write")
+        real_write(self, chunk)
+
+    def writelines(self: Any, chunks: Any) -> None:
+        events.append("socket write")
+        real_writelines(self, chunks)
+
+    monkeypatch.setattr(StreamWriter, "_write", write)
+    monkeypatch.setattr(StreamWriter, "_writelines", writelines)
+
+    def hook() -> None:
+        events.append("hook")
+        # Anything else the loop runs comes after this step.
+        asyncio.get_running_loop().call_soon(events.append, "next loop turn")
+
+    async def main() -> None:
+        async with aiohttp_http_client() as http:
+            client = AsyncSharkAPI(
+                sharkapi_sandbox.token, base_url=sharkapi_sandbox.base_url, http_client=http
+            )
+            await client.generate("a shark on the wire", on_sending=hook, timeout=10)
+
+    asyncio.run(main())
+    first_hook = events.index("hook")
+    assert events[first_hook : first_hook + 3] == ["hook", "socket write", "next loop turn"]
+    assert events[:first_hook] == []  # nothing of the submit was written before the hook
+
+
+class _Refused(Exception):
+    pass
+
+
+@pytest.mark.timeout(30)
+def test_a_hook_that_refuses_on_the_wire_sends_nothing_and_raises_its_own_error(
+    sharkapi_sandbox: Sandbox,
+) -> None:
+    def hook() -> None:
+        raise _Refused("the account refused another submit meanwhile")
+
+    async def main() -> None:
+        async with aiohttp_http_client() as http:
+            client = AsyncSharkAPI(
+                sharkapi_sandbox.token, base_url=sharkapi_sandbox.base_url, http_client=http
+            )
+            with pytest.raises(_Refused):
+                await client.generate("a shark never sent", on_sending=hook, timeout=10)
+            # The connection aiohttp dropped does not spoil the next request.
+            done = await client.generate("a shark sent", timeout=10)
+            assert done.status == "complete"
+
+    asyncio.run(main())
+    assert [s.prompt for s in sharkapi_sandbox.submissions()] == ["a shark sent"]
 
 
 class _Host:

@@ -177,9 +177,9 @@ def test_without_httpx_aiohttp_s_session_attributes_requests_take_its_public_pat
     real_send = AiohttpTransport._send
     real_handle = httpx_aiohttp.AiohttpTransport.handle_async_request
 
-    async def counting_send(self: AiohttpTransport, session: Any, request: Any) -> Any:
+    async def counting_send(self: AiohttpTransport, session: Any, request: Any, *rest: Any) -> Any:
         direct.append(request.method)
-        return await real_send(self, session, request)
+        return await real_send(self, session, request, *rest)
 
     async def counting_handle(self: Any, request: httpx.Request) -> httpx.Response:
         public.append(request.method)
@@ -206,9 +206,9 @@ def test_a_session_of_another_kind_takes_httpx_aiohttp_s_public_path(
     direct: list[str] = []
     real_send = AiohttpTransport._send
 
-    async def counting_send(self: AiohttpTransport, session: Any, request: Any) -> Any:
+    async def counting_send(self: AiohttpTransport, session: Any, request: Any, *rest: Any) -> Any:
         direct.append(request.method)
-        return await real_send(self, session, request)
+        return await real_send(self, session, request, *rest)
 
     monkeypatch.setattr(AiohttpTransport, "_send", counting_send)
     # httpx-aiohttp's get_client returns what `client` is when it is not callable: here a

@@ -226,14 +226,12 @@ def batch(
 
 def _batch_http_client() -> Any:
     """The aiohttp transport when it is installed (cheaper per request), else None."""
-    try:
-        import aiohttp  # noqa: F401
-        import httpx_aiohttp  # noqa: F401
-    except ImportError:
-        return None
     from sharkapi_ext import aiohttp_http_client
 
-    return aiohttp_http_client()
+    try:
+        return aiohttp_http_client()  # aiohttp is imported on its first request only
+    except ImportError:
+        return None
 
 
 async def _run_batch(

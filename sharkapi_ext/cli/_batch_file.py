@@ -1,0 +1,274 @@
+r"""The batch file: read as a stream, one request per line, each checked as `submit` would.
+
+A line is a prompt, or a JSON object with per-request options (any request field the
+spec declares). Only ``\n`` and ``\r\n`` end a line; a byte-order mark is ignored; a
+line that is not UTF-8 is reported alone. Nothing here holds the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from sharkapi_spec import GENERATE_REQUEST_FIELDS, MODE_PRICES
+
+from sharkapi_ext import (
+    KEYWORD_FIELDS,
+    InvalidRequestError,
+    check_generate_request,
+)
+
+from ._journal import request_key
+
+__all__ = [
+    "BatchError",
+    "BatchFileError",
+    "BatchRequest",
+    "iter_batch_file",
+    "parse_batch_file",
+    "read_batch_file",
+    "validate_requests",
+]
+
+
+class BatchError(Exception):
+    """A batch cannot start as asked (the command line shows it as a usage error).
+
+    Attributes:
+        message: What is wrong.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to make, per line
+class BatchRequest:
+    """One line of the batch file.
+
+    Attributes:
+        line: Its 1-based line number.
+        prompt: The prompt.
+        mode: One of the spec's modes (checked by the client).
+        image: A source image path, or None.
+        image_strength: The source's weight, or None.
+        key: The journal key (line number and hash of the above).
+        extra_fields: The line's other request fields the spec declares.
+    """
+
+    line: int
+    prompt: str
+    mode: str
+    image: str | None
+    image_strength: float | None
+    key: str
+    extra_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        """The image's file name: line number and request hash, stable across runs."""
+        return f"{self.line:05d}-{self.key.rsplit('-', 1)[1][:8]}.png"
+
+    @property
+    def price(self) -> Decimal:
+        """The list price of its mode (zero for a mode the spec does not price)."""
+        return MODE_PRICES.get(self.mode, Decimal(0))
+
+
+class BatchFileError(BatchError):
+    """The batch file has lines that cannot be read as requests; nothing was submitted.
+
+    Attributes:
+        problems: Each bad line's number and reason, in file order (every bad line,
+            not only the first).
+    """
+
+    def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        self.message = "\n".join(f"{path}:{line}: {reason}" for line, reason in problems)
+        super().__init__(self.message)
+
+
+_UTF16_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    r"""Each line's 1-based number and text, or None for a line that is not UTF-8.
+
+    Read as a stream: the file is never held whole. Only ``\n`` and ``\r\n`` end a
+    line. `str.splitlines` and text-mode reading would also split at ``\r``, U+2028,
+    U+0085, form feeds and other separators that may sit inside a prompt, turning one
+    paid request into two. A byte-order mark (Notepad, PowerShell's ``Out-File
+    -Encoding utf8``) is not part of the first line.
+    """
+    with open(path, "rb") as file:
+        head = file.read(2)
+        file.seek(0)
+        if head in _UTF16_BOMS:
+            # PowerShell 5's ``>`` and ``Out-File`` write UTF-16 with a BOM.
+            text = io.TextIOWrapper(file, encoding="utf-16", newline="\n")
+            number = 0
+            try:
+                for number, line in enumerate(text, start=1):
+                    yield number, line.removesuffix("\n").removesuffix("\r")
+            except UnicodeDecodeError:
+                yield number + 1, None  # a damaged file: said once, not once per line
+            return
+        # Binary lines end at b"\n" only; UTF-8 never has the byte 0x0A inside a
+        # character, so a line that is not UTF-8 is reported alone.
+        for number, chunk in enumerate(file, start=1):
+            if number == 1:
+                chunk = chunk.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield number, chunk.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError:
+                yield number, None
+
+
+def _parse_line(text: str, default_mode: str) -> dict[str, Any]:
+    """The request fields of one non-blank line; ValueError names what is wrong."""
+    if not text.startswith("{"):
+        return {"prompt": text, "mode": default_mode, "image": None, "image_strength": None}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    unknown = set(data) - set(GENERATE_REQUEST_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown fields {sorted(unknown)}; the API's request fields are "
+            f"{list(GENERATE_REQUEST_FIELDS)}"
+        )
+    if not isinstance(data.get("prompt"), str):
+        raise ValueError("'prompt' must be a string")
+    fields: dict[str, Any] = {
+        "prompt": data["prompt"],
+        "mode": data.get("mode", default_mode),
+        "image": data.get("image"),
+        "image_strength": data.get("image_strength"),
+    }
+    extra = {k: v for k, v in data.items() if k not in KEYWORD_FIELDS}
+    if extra:
+        # Only lines with extra fields hash them: older journals keep their keys.
+        fields["extra_fields"] = extra
+    return fields
+
+
+def iter_batch_file(path: Path, default_mode: str) -> Iterator[BatchRequest | tuple[int, str]]:
+    """Stream a batch file: each request, or ``(line, reason)`` for a line that is not one.
+
+    Blank lines and lines starting with ``#`` are skipped (line numbers still count).
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Yields:
+        A `BatchRequest` per request line, in file order, or a problem.
+    """
+    for number, raw in _lines(path):
+        if raw is None:
+            yield number, "not UTF-8 text (save the file as UTF-8)"
+            continue
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            fields = _parse_line(stripped, default_mode)
+        except ValueError as exc:
+            yield number, str(exc)
+            continue
+        yield BatchRequest(line=number, key=request_key(number, fields), **fields)
+
+
+def read_batch_file(
+    path: Path, default_mode: str
+) -> tuple[list[BatchRequest], list[tuple[int, str]]]:
+    """Read a whole batch file into a list (small files, tests); `plan_batch` streams.
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Returns:
+        The requests in file order, and each unreadable line's number and reason.
+
+    Raises:
+        BatchError: The file holds no request line at all.
+    """
+    requests: list[BatchRequest] = []
+    problems: list[tuple[int, str]] = []
+    for item in iter_batch_file(path, default_mode):
+        if isinstance(item, BatchRequest):
+            requests.append(item)
+        else:
+            problems.append(item)
+    if not requests and not problems:
+        raise BatchError(_no_prompts(path))
+    return requests, problems
+
+
+def _no_prompts(path: Path) -> str:
+    return f"{path} holds no prompts (blank lines and lines starting with # are skipped)"
+
+
+def parse_batch_file(path: Path, default_mode: str) -> list[BatchRequest]:
+    r"""Read a batch file: one prompt per line, or JSON objects with per-request options.
+
+    Blank lines and lines starting with ``#`` are skipped (line numbers still count).
+    Only ``\n`` and ``\r\n`` end a line, and a leading byte-order mark is ignored.
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Returns:
+        The requests, in file order.
+
+    Raises:
+        BatchFileError: Lines are malformed (every one of them is named).
+        BatchError: The file holds no request. Nothing is submitted then.
+    """
+    requests, problems = read_batch_file(path, default_mode)
+    if problems:
+        raise BatchFileError(path, problems)
+    return requests
+
+
+def _check(request: BatchRequest) -> str | None:
+    """Why `submit` would refuse the request (``InvalidRequestError: ...``), or None."""
+    try:
+        # The client's own checks (spec-driven), so the CLI cannot drift from what submit
+        # accepts. Image files are checked (size, PNG/JPEG) but not kept in memory.
+        check_generate_request(
+            request.prompt,
+            mode=request.mode,
+            image=Path(request.image) if isinstance(request.image, str) else request.image,
+            image_strength=request.image_strength,
+            extra_fields=request.extra_fields or None,
+        )
+    except InvalidRequestError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def validate_requests(requests: list[BatchRequest]) -> list[tuple[BatchRequest, str]]:
+    """Check every request as `submit` would, before anything is journaled or sent.
+
+    Args:
+        requests: The parsed batch file.
+
+    Returns:
+        Each invalid request with its reason (``InvalidRequestError: field: limit``);
+        empty when every line may be submitted.
+    """
+    return [(r, reason) for r in requests if (reason := _check(r)) is not None]

@@ -18,6 +18,7 @@ import httpx
 from sharkapi_spec import POLL_INTERVAL_SECONDS
 
 from . import _many
+from ._admission import Admission
 from ._connection import DEFAULT_LIMITS, MAX_CONNECTIONS, USER_AGENT, default_ssl_context
 from ._core import ON_SENDING, ON_SENDING_AT_WIRE, BaseClient
 from ._deadline import Deadlines, Watch
@@ -27,7 +28,6 @@ from ._images import ImageSource
 from ._many import GenerateRequest, GenerateResult
 from ._models import Job, JobStatus
 from ._operations import Operation, call_flow
-from ._pacing import Window
 from ._pool import async_transport
 from ._retry import UNSENT_ATTR
 from ._spend import SpendCap
@@ -38,9 +38,6 @@ __all__ = ["AsyncSharkAPI"]
 logger = logging.getLogger("sharkapi")
 
 T = TypeVar("T")
-
-# Requests in flight at first (the slow start's first round, `_pacing.Window`).
-_INITIAL_WINDOW = 16
 
 
 class _SendingProbe:
@@ -99,13 +96,8 @@ class AsyncSharkAPI(BaseClient):
             pacing=pacing,
         )
         self._sleep = sleep
-        # The gate opens as answers come back (a slow start in rounds, `_pacing.Window`):
-        # a first burst of submits against a rate-limited API then meets a few 429s
-        # where it met dozens (BENCHMARKS.md, section 7), while against a fast API the
-        # window is at MAX_CONNECTIONS after three rounds, a few milliseconds.
-        self._window = Window(_INITIAL_WINDOW, MAX_CONNECTIONS)
-        self._gate = asyncio.Semaphore(self._window.size)
-        self._timers: set[asyncio.Future[None]] = set()  # the slow start's round timers
+        # A place in the window, then a turn under the learned rate (`_admission`).
+        self._admission = Admission(self._pacer, MAX_CONNECTIONS, sleep, clock)
         self._deadlines_of_loop: Deadlines | None = None
 
     def _default_http_client(self) -> httpx.AsyncClient:
@@ -135,30 +127,7 @@ class AsyncSharkAPI(BaseClient):
         self._check_open()
         request = action.request
         deadline = action.deadline
-        pacer = self._pacer
-        # Whether the flow took a turn at the pacing gate (it asks only while the gate is
-        # active), read in the same loop turn as the flow's own check.
-        paced = pacer.active
-        while True:
-            if self._gate.locked():
-                waited = await self._wait_for_place(deadline, request)
-            else:  # free: taken at once, without the cost of arming a timer
-                await self._gate.acquire()
-                waited = False
-            if not (
-                pacer.active
-                and isinstance(action, Send)
-                and (waited or not paced or pacer.paused_for() > 0.0)
-            ):
-                break
-            # The request waited for its place while the pacing gate closed (a first burst
-            # queued before the first 429, a Retry-After pause), or its turn went stale
-            # while it waited: it gives the place back and takes a turn now, so that the
-            # queue does not go out at once (nothing was sent yet). Holding the place
-            # meanwhile would keep out requests whose turn has come.
-            self._gate.release()
-            await self._wait_turn(deadline, request)
-            paced = True
+        await self._admission.enter(request, deadline, api_call=isinstance(action, Send))
         sending: _SendingProbe | None = None
         deadlines = self._deadlines()
         watch: Watch | None = None
@@ -227,60 +196,7 @@ class AsyncSharkAPI(BaseClient):
         finally:
             if watch is not None:
                 deadlines.finish(watch)
-            if accepted is None:
-                self._gate.release()  # never went out: its place goes to the next
-            else:
-                for _ in range(self._window.answered(accepted, throttled)):
-                    self._gate.release()
-
-    async def _wait_for_place(self, deadline: float, request: httpx.Request) -> bool:
-        """Wait for a place in the window (the gate is full); True once it is taken."""
-        window = self._window
-        if window.wants_timer():
-            # A slow round must not stall the client (`Window.expire`).
-            timer = asyncio.ensure_future(self._expire_round(window.round))
-            self._timers.add(timer)
-            timer.add_done_callback(self._timers.discard)
-        # Time spent waiting for the client's own gate is time before anything was sent:
-        # running out of it is a PoolTimeout, which `_retry` knows was never sent (a
-        # submit stuck here is retried, not reported as "outcome unknown").
-        try:
-            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
-                await self._gate.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout(
-                "no free connection within the timeout; nothing was sent", request=request
-            ) from exc
-        except asyncio.CancelledError as exc:
-            setattr(exc, UNSENT_ATTR, True)  # cancelled while queued: nothing went out
-            raise
-        return True
-
-    async def _expire_round(self, round_number: int) -> None:
-        await self._sleep(Window.ROUND_SECONDS)
-        for _ in range(self._window.expire(round_number)):
-            self._gate.release()
-
-    async def _wait_turn(self, deadline: float, request: httpx.Request) -> None:
-        # The pacing gate's turn, for a request that passed the flow's check before the
-        # gate closed: the pause first, then the learned rate.
-        pacer = self._pacer
-        submit = request.method != "GET"
-        pacer.waiting(submit, 1)
-        try:
-            while (delay := pacer.delay(submit)) > 0.0:
-                if self._clock() + delay > deadline:
-                    raise httpx.PoolTimeout(
-                        "no turn under the API's rate limit before this request's deadline; "
-                        "nothing was sent",
-                        request=request,
-                    )
-                await self._sleep(delay)
-        except asyncio.CancelledError as exc:
-            setattr(exc, UNSENT_ATTR, True)
-            raise
-        finally:
-            pacer.waiting(submit, -1)
+            self._admission.leave(accepted, throttled)
 
     def _deadlines(self) -> Deadlines:
         # One per event loop: a client may be used from one loop after another.

@@ -199,7 +199,7 @@ def test_cancellation_while_queued_for_a_connection_records_nothing() -> None:
 
         http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         api = AsyncSharkAPI("sk_test_abcdefgh", base_url="https://api.example", http_client=http)
-        api._gate = asyncio.Semaphore(1)  # one request at a time: the second one queues
+        api._admission._gate = asyncio.Semaphore(1)  # one at a time: the second one queues
         first = asyncio.create_task(api.submit("first", mode="1k"))
         await entered.wait()
         second = asyncio.create_task(api.submit("second", mode="1k"))

@@ -15,13 +15,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+from sharkapi_spec import MODE_PRICES
+
 from sharkapi_ext import (
     IMAGE_EXTENSIONS,
     SharkAPIError,
 )
 
 from ._batch_file import BatchError, BatchRequest, _check, _no_prompts, iter_batch_file
-from ._journal import JOURNAL_NAME, Journal, KeyState
+from ._journal import JOURNAL_NAME, Journal, KeyState, key_parts
 
 __all__ = [
     "BatchOptions",
@@ -204,6 +206,23 @@ def _plan_finished(
     return plan, result
 
 
+def _lines_of(states: Mapping[str, KeyState]) -> set[int] | None:
+    """The line numbers of the journal's keys, or None when a key does not name one."""
+    lines: set[int] = set()
+    for key in states:
+        parts = key_parts(key)
+        if parts is None:
+            return None
+        lines.add(parts[0])
+    return lines
+
+
+def _priced(counts: Mapping[str, int]) -> Decimal:
+    """The list price of so many requests of each mode."""
+    zero = Decimal(0)
+    return sum((MODE_PRICES.get(mode, zero) * n for mode, n in counts.items()), zero)
+
+
 def _action(state: KeyState | None, options: BatchOptions, gone: bool) -> str:
     """What this run does with a request the journal is not finished with.
 
@@ -275,19 +294,28 @@ def plan_batch(
     result = BatchResult()
     seen_lines = 0
     out = str(journal.path.parent)
+    done, states = journal.done, journal.states
+    any_done = bool(done)
+    # A key is a SHA-256 of the line (a third of this pass's time): worked out only for
+    # lines the journal may hold. Keys name their line, so the lines with a state are
+    # known without hashing any request; a key of another form means hashing every line.
+    state_lines = _lines_of(states)
+    # Prices added up per mode at the end, not per line (Decimal sums cost).
+    requested: Counter[str] = Counter()
+    submitting: Counter[str] = Counter()
     for item in iter_batch_file(path, default_mode):
         if not isinstance(item, BatchRequest):
             plan.invalid.append(item)
             continue
         request = item
+        line = request.line
         seen_lines += 1
-        price = request.price
-        if journal.is_done(request.key, request.line):
+        if any_done and done.get(line) is not None and journal.is_done(request.key, line):
             # Checked when it was submitted (the key is a hash of the whole request).
             plan.requests += 1
-            plan.list_price += price
-            if request.line in options.adopt:
-                plan.adopt[request.line] = request
+            requested[request.mode] += 1
+            if line in options.adopt:
+                plan.adopt[line] = request
             if _image_on_disk(out, request) is not None:
                 result.images += 1
                 result.finished_before += 1
@@ -297,34 +325,39 @@ def plan_batch(
             continue
         reason = _check(request)
         if reason is not None:
-            plan.invalid.append((request.line, reason))
+            plan.invalid.append((line, reason))
             continue
         plan.requests += 1
-        plan.list_price += price
-        if request.line in options.adopt:
-            plan.adopt[request.line] = request
-        done_hash = journal.done.get(request.line)
-        if done_hash is not None:
-            result.changed.append(request.line)
-        state = journal.states.get(request.key)
+        requested[request.mode] += 1
+        if line in options.adopt:
+            plan.adopt[line] = request
+        if any_done and done.get(line) is not None:
+            result.changed.append(line)
+        if state_lines is not None and line not in state_lines:
+            plan.todo += 1  # never submitted: this run submits it
+            submitting[request.mode] += 1
+            continue
+        state = states.get(request.key)
         gone = _gone(state, options)
         if state is not None:
-            plan.counted += _counted(state, price) if not gone else Decimal(0)
+            plan.counted += _counted(state, request.price) if not gone else Decimal(0)
             if gone:
-                result.sandbox_gone.append(request.line)
+                result.sandbox_gone.append(line)
         action = _action(state, options, gone)
         if action == "report-failed":
             assert state is not None
             name = state.reason or "Error"
             result.failures[name] += 1
-            result.failed_lines[request.line] = f"{name}: {state.message or ''}".strip()
-            result.retryable.append(request.line)
-        elif action == "report-unknown" and request.line not in options.adopt:
-            result.unknown.append(request.line)
+            result.failed_lines[line] = f"{name}: {state.message or ''}".strip()
+            result.retryable.append(line)
+        elif action == "report-unknown" and line not in options.adopt:
+            result.unknown.append(line)
         else:
             plan.todo += 1
             if action == "submit":
-                plan.todo_price += price
+                submitting[request.mode] += 1
+    plan.list_price += _priced(requested)
+    plan.todo_price += _priced(submitting)
     if seen_lines == 0 and not plan.invalid:
         raise BatchError(_no_prompts(path))
     # Lines edited since: their old keys (other hash, same line) were new requests then.

@@ -81,9 +81,16 @@ def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "later_seed")
     )
-    _validation._request_validator.cache_clear()
+    caches = (
+        _validation._request_schema,
+        _validation._request_validator,
+        _validation._fast_request_validator,
+    )
+    for cached in caches:
+        cached.cache_clear()
     yield
-    _validation._request_validator.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 @pytest.mark.usefixtures("seed_field")

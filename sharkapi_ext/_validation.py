@@ -86,6 +86,18 @@ def _fast_request_validator() -> Any | None:
     return jsonschema_rs.Draft202012Validator(_request_schema())
 
 
+def _clear_spec_caches() -> None:
+    """Forget what was worked out from the spec (tests that stand in a later spec)."""
+    for cached in (
+        _request_schema,
+        _request_validator,
+        _fast_request_validator,
+        _plain_schema_implied,
+        _prompt_pattern,
+    ):
+        cached.cache_clear()
+
+
 def _modes_text() -> str:
     return " or ".join(repr(m) for m in spec.MODES)
 
@@ -198,7 +210,61 @@ def _plain_fields(prompt: object, mode: object) -> dict[str, object] | None:
     if spec.PROMPT_PATTERN is not None and _prompt_pattern().search(prompt) is None:
         return None
     fields: dict[str, object] = {"prompt": prompt, "mode": mode}
-    return fields if fast.is_valid(fields) else None
+    return fields if _plain_schema_implied() or fast.is_valid(fields) else None
+
+
+# What the schema may say of `prompt` and `mode` for the checks above to imply it. Any
+# other keyword (a new required field, a oneOf, a prompt format...) means asking it.
+_OBJECT_KEYWORDS: Final = frozenset(
+    {"type", "title", "description", "required", "properties", "additionalProperties"}
+    | {"dependentRequired"}
+)
+_PROMPT_KEYWORDS: Final = frozenset(
+    {"type", "title", "description", "examples", "minLength", "maxLength", "pattern"}
+)
+_MODE_KEYWORDS: Final = frozenset({"type", "title", "description", "examples", "enum"})
+
+
+@cache
+def _plain_schema_implied() -> bool:
+    """Whether a prompt and a mode that pass the checks of `_plain_fields` meet the schema.
+
+    True when the spec's ``GenerateRequest`` schema asks nothing more of such a body
+    than those checks do (the limits they take from the same spec, read from it again
+    here): then the schema check, a third of a batch line's check, is skipped for it.
+    Decided once per process from the schema itself, so a spec that asks more (a new
+    required field, another prompt rule) is asked again for every request.
+    """
+    schema = _request_schema()
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return False
+    prompt, mode = properties.get("prompt"), properties.get("mode")
+    dependent = schema.get("dependentRequired", {})
+    plain = {"prompt", "mode"}
+
+    def keywords(node: object, allowed: frozenset[str]) -> bool:
+        return isinstance(node, dict) and all(
+            key in allowed or key.startswith("x-") for key in node
+        )
+
+    return (
+        keywords(schema, _OBJECT_KEYWORDS)
+        and schema.get("type") == "object"
+        and set(schema.get("required", ())) <= plain
+        and isinstance(dependent, dict)
+        and all(set(dependent[name]) <= plain for name in plain & set(dependent))
+        and keywords(prompt, _PROMPT_KEYWORDS)
+        and keywords(mode, _MODE_KEYWORDS)
+        and isinstance(prompt, dict)
+        and isinstance(mode, dict)
+        and prompt.get("type") == "string"
+        and prompt.get("minLength", 0) <= spec.PROMPT_MIN_LENGTH
+        and prompt.get("maxLength", spec.PROMPT_MAX_LENGTH) >= spec.PROMPT_MAX_LENGTH
+        and prompt.get("pattern", spec.PROMPT_PATTERN) == spec.PROMPT_PATTERN
+        and mode.get("type", "string") == "string"
+        and set(spec.MODES) <= set(mode.get("enum", spec.MODES))
+    )
 
 
 def _extra(extra_fields: object) -> dict[str, object]:
@@ -310,6 +376,9 @@ def check_generate_request(
     Raises:
         InvalidRequestError: Naming the field and the limit.
     """
+    plain = image is None and image_strength is None and extra_fields is None
+    if plain and _plain_fields(prompt, mode) is not None:
+        return  # a batch checks every line first: this is most of them, in one step
     validate_generate(prompt, mode, image, image_strength, extra_fields)
 
 

@@ -81,16 +81,9 @@ def seed_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         spec, "GENERATE_REQUEST_FIELDS", (*spec.GENERATE_REQUEST_FIELDS, "later_seed")
     )
-    caches = (
-        _validation._request_schema,
-        _validation._request_validator,
-        _validation._fast_request_validator,
-    )
-    for cached in caches:
-        cached.cache_clear()
+    _validation._clear_spec_caches()
     yield
-    for cached in caches:
-        cached.cache_clear()
+    _validation._clear_spec_caches()
 
 
 @pytest.mark.usefixtures("seed_field")

@@ -10,7 +10,9 @@ strategies and the oracle move with it.
 
 from __future__ import annotations
 
+import copy
 import math
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -21,7 +23,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from schema_documents import SPEC
 
-from sharkapi_ext import InvalidRequestError
+import sharkapi_ext._validation as validation
+from sharkapi_ext import InvalidRequestError, check_generate_request
 from sharkapi_ext._validation import validate_generate
 
 # openapi.yaml itself as the oracle: its GenerateRequest, `$ref`s resolved in the document.
@@ -147,3 +150,103 @@ def test_without_the_fast_check_jsonschema_decides_alone(monkeypatch: pytest.Mon
     fields, _ = validate_generate("a shark", MODES[0], None, None)
     assert fields == {"prompt": "a shark", "mode": MODES[0]}
     assert consulted == [fields]
+
+
+# -- the one-step check of a prompt and a mode (most lines of a batch) ---------------------
+
+# Text that sits on the edges of "at least one character other than whitespace": what
+# Python calls whitespace and ECMA does not (U+001C), and the reverse (U+FEFF).
+edge_text = st.text(
+    st.sampled_from([" ", "\t", "\n", "\x1c", "\x85", "\u2028", "\ufeff", "x", "🦈"]),
+    max_size=6,
+)
+
+
+def verdict(check: Any) -> tuple[str, str] | None:
+    try:
+        check()
+    except InvalidRequestError as exc:
+        return exc.field, str(exc)
+    return None
+
+
+@EDGES
+@given(prompt=prompts | edge_text | json_values, mode=modes | json_values, implied=st.booleans())
+@example(prompt="\x1c", mode=MODES[0], implied=True)
+@example(prompt="\ufeff", mode=MODES[0], implied=False)
+def test_the_one_step_check_decides_as_the_full_one(prompt: Any, mode: Any, implied: bool) -> None:
+    """`check_generate_request(prompt, mode=...)` takes a shorter path: same verdict, same error."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not implied:  # the schema check asked for every request (a spec that asks more)
+            patch.setattr(validation, "_plain_schema_implied", lambda: False)
+        # `extra_fields={}` adds no field, but takes the full path, check by check.
+        full = verdict(lambda: validate_generate(prompt, mode, None, None, {}))
+        assert verdict(lambda: check_generate_request(prompt, mode=mode)) == full
+        fields = validation._plain_fields(prompt, mode)
+        if fields is not None:
+            assert full is None
+            assert fields == validate_generate(prompt, mode, None, None, {})[0]
+        elif implied and type(prompt) is str and type(mode) is str:
+            assert full is not None  # implied: the one-step check refuses only what is refused
+
+
+def test_the_shipped_schema_asks_no_more_of_a_plain_request_than_the_checks() -> None:
+    assert validation._plain_schema_implied()
+
+
+def _later_schema(change: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = copy.deepcopy(dict(spec.GENERATE_REQUEST_SCHEMA))
+    change(schema)
+    monkeypatch.setattr(spec, "GENERATE_REQUEST_SCHEMA", MappingProxyType(schema))
+    validation._clear_spec_caches()
+
+
+def _require_seed(schema: dict[str, Any]) -> None:
+    schema["properties"]["later_seed"] = {"type": "integer"}
+    schema["required"] = [*schema["required"], "later_seed"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_require_seed, id="a new required field"),
+        pytest.param(
+            lambda s: s["properties"]["prompt"].update(format="hostname"), id="a prompt format"
+        ),
+        pytest.param(
+            lambda s: s["properties"]["prompt"].update(maxLength=PROMPT_MAX - 1),
+            id="a shorter prompt than the facts say",
+        ),
+        pytest.param(
+            lambda s: s["properties"]["prompt"].update(pattern="^[a-z ]+$"),
+            id="another prompt pattern",
+        ),
+        pytest.param(lambda s: s["properties"]["mode"].update(enum=[MODES[0]]), id="fewer modes"),
+        pytest.param(lambda s: s.update(minProperties=3), id="an object rule"),
+        pytest.param(
+            lambda s: s["dependentRequired"].update(mode=["later_seed"]),
+            id="mode needs another field",
+        ),
+        pytest.param(lambda s: s["properties"].pop("mode"), id="mode undeclared"),
+    ],
+)
+def test_a_schema_that_asks_more_is_asked_for_every_request(
+    change: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        _later_schema(change, monkeypatch)
+        assert not validation._plain_schema_implied()
+    finally:
+        monkeypatch.undo()
+        validation._clear_spec_caches()
+
+
+def test_a_new_required_field_refuses_a_plain_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        _later_schema(_require_seed, monkeypatch)
+        with pytest.raises(InvalidRequestError) as info:
+            check_generate_request("a shark", mode=MODES[0])
+        assert info.value.field == "later_seed"
+    finally:
+        monkeypatch.undo()
+        validation._clear_spec_caches()

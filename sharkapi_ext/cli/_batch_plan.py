@@ -206,15 +206,45 @@ def _plan_finished(
     return plan, result
 
 
-def _lines_of(states: Mapping[str, KeyState]) -> set[int] | None:
-    """The line numbers of the journal's keys, or None when a key does not name one."""
-    lines: set[int] = set()
-    for key in states:
-        parts = key_parts(key)
-        if parts is None:
+class _Lookup:
+    """What the journal holds of a request, its key worked out only when it may hold it.
+
+    A key is a SHA-256 of the line (a third of the check pass's time, and most of a
+    stopped run's pass over the rest of the file). Keys name their line, so the lines
+    the journal knows are found without hashing; a key of another form means hashing
+    every line. The lines with a state are taken once: a run adds states only for the
+    lines it has already passed.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._any_done = bool(journal.done)
+        self._state_lines: set[int] | None = set()
+        for key in journal.states:
+            parts = key_parts(key)
+            if parts is None:
+                self._state_lines = None
+                break
+            self._state_lines.add(parts[0])
+
+    def finished(self, request: BatchRequest) -> bool:
+        """Whether the journal holds the request as finished."""
+        journal, line = self.journal, request.line
+        return (
+            self._any_done
+            and journal.done.get(line) is not None
+            and journal.is_done(request.key, line)
+        )
+
+    def edited(self, request: BatchRequest) -> bool:
+        """Whether its line was finished as another request (the line was edited since)."""
+        return self._any_done and self.journal.done.get(request.line) is not None
+
+    def state(self, request: BatchRequest) -> KeyState | None:
+        """The request's state in the journal (None: never submitted)."""
+        if self._state_lines is not None and request.line not in self._state_lines:
             return None
-        lines.add(parts[0])
-    return lines
+        return self.journal.states.get(request.key)
 
 
 def _priced(counts: Mapping[str, int]) -> Decimal:
@@ -294,12 +324,7 @@ def plan_batch(
     result = BatchResult()
     seen_lines = 0
     out = str(journal.path.parent)
-    done, states = journal.done, journal.states
-    any_done = bool(done)
-    # A key is a SHA-256 of the line (a third of this pass's time): worked out only for
-    # lines the journal may hold. Keys name their line, so the lines with a state are
-    # known without hashing any request; a key of another form means hashing every line.
-    state_lines = _lines_of(states)
+    lookup = _Lookup(journal)
     # Prices added up per mode at the end, not per line (Decimal sums cost).
     requested: Counter[str] = Counter()
     submitting: Counter[str] = Counter()
@@ -310,7 +335,7 @@ def plan_batch(
         request = item
         line = request.line
         seen_lines += 1
-        if any_done and done.get(line) is not None and journal.is_done(request.key, line):
+        if lookup.finished(request):
             # Checked when it was submitted (the key is a hash of the whole request).
             plan.requests += 1
             requested[request.mode] += 1
@@ -331,13 +356,9 @@ def plan_batch(
         requested[request.mode] += 1
         if line in options.adopt:
             plan.adopt[line] = request
-        if any_done and done.get(line) is not None:
+        if lookup.edited(request):
             result.changed.append(line)
-        if state_lines is not None and line not in state_lines:
-            plan.todo += 1  # never submitted: this run submits it
-            submitting[request.mode] += 1
-            continue
-        state = states.get(request.key)
+        state = lookup.state(request)
         gone = _gone(state, options)
         if state is not None:
             plan.counted += _counted(state, request.price) if not gone else Decimal(0)

@@ -38,6 +38,7 @@ from ._batch_plan import (
     _action,
     _gone,
     _image_on_disk,
+    _Lookup,
     _source_stamp,
     adopt_jobs,
     batch_stamp,
@@ -91,6 +92,7 @@ class _Runner:
         self.in_flight: dict[int, BatchRequest] = {}
         self.display: _Display | None = None
         self.missing_ids: dict[str, str] = {}
+        self.lookup = _Lookup(self.journal)
 
     async def run(self) -> BatchResult:
         self.display = _Display(self.plan.todo, interactive=self.options.interactive)
@@ -150,26 +152,30 @@ class _Runner:
         the journal already holds are resumed on the side, within the same concurrency.
         """
         index = 0
+        lookup = self.lookup = _Lookup(self.journal)
         for item in iter_batch_file(self.path, self.default_mode):
             if not isinstance(item, BatchRequest):
                 continue  # the first pass refused the run if any line was bad
             # (A line edited into a bad one since is refused by generate's own check,
             # before anything is sent, and journaled as failed.)
             request = item
-            # One turn of the loop first: a result handed out just now (an account
-            # refusal, the spend cap) is read before another line is started.
-            await asyncio.sleep(0)
+            if self.result.fatal is None and self.capped is None:
+                # One turn of the loop first: a result handed out just now (an account
+                # refusal, the spend cap) is read before another line is started.
+                await asyncio.sleep(0)
             if self.result.fatal is not None or self.capped is not None:
+                # Stopped: the rest of the file is only counted, without a loop turn
+                # (or a hash) a line, so a stop early in a million lines ends at once.
                 if self._todo(request):
                     self.result.pending += 1
                 continue
-            if self.journal.is_done(request.key, request.line):
+            if lookup.finished(request):
                 job_id = self.missing_ids.get(request.key)
                 if job_id is not None and _image_on_disk(self.out, request) is None:
                     await self.slots.acquire()
                     await self._resume_later(request, job_id)
                 continue
-            state = self.journal.states.get(request.key)
+            state = lookup.state(request)
             action = _action(state, self.options, _gone(state, self.options))
             if action == "wait":
                 assert state is not None
@@ -188,9 +194,9 @@ class _Runner:
                 index += 1
 
     def _todo(self, request: BatchRequest) -> bool:
-        if self.journal.is_done(request.key):
+        if self.lookup.finished(request):
             return False
-        state = self.journal.states.get(request.key)
+        state = self.lookup.state(request)
         return _action(state, self.options, _gone(state, self.options)) in ("submit", "wait")
 
     def _item(self, request: BatchRequest) -> dict[str, Any]:

@@ -382,3 +382,36 @@ def test_a_long_history_compacts_without_holding_it(tmp_path: Path) -> None:
     # A dict of the finished lines, a dict of their job ids and the whole history as one
     # JSON line took 12.5 MB here (21.6 MB at 60,000 lines; now 2.2 and 2.5 MB).
     assert peak < 3_000_000, peak
+
+
+@pytest.mark.parametrize("odd_key", [False, True])
+def test_the_plan_finds_what_the_journal_holds_without_hashing_other_lines(
+    tmp_path: Path, odd_key: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are worked out only for lines the journal names (every line, if a key names none)."""
+    from sharkapi_ext.cli import _batch_file
+
+    batch = _write(tmp_path / "b.txt", [f"shark {i}" for i in range(1, 7)])
+    by_line = {r.line: r for r in _batch_file.iter_batch_file(batch, "1k")}
+    out = tmp_path / "out"
+    out.mkdir()
+    records = [
+        {"v": 1, "t": "intent", "key": by_line[2].key, "line": 2},  # unknown outcome
+        {"v": 1, "t": "failed", "key": by_line[4].key, "reason": "JobFailedError", "final": True},
+    ]
+    if odd_key:
+        records.append({"v": 1, "t": "intent", "key": "not-a-line-key", "line": 9})
+    (out / JOURNAL_NAME).write_text("".join(json.dumps(r) + "\n" for r in records))
+    hashed: list[int] = []
+    real = _batch_file.request_key
+
+    def counting(line: int, fields: dict[str, object]) -> str:
+        hashed.append(line)
+        return real(line, fields)
+
+    monkeypatch.setattr(_batch_file, "request_key", counting)
+    plan, result = plan_batch(batch, "1k", Journal(out, read_only=True), BatchOptions())
+    assert result.unknown == [2]
+    assert result.retryable == [4]
+    assert plan.todo == 4
+    assert sorted(hashed) == ([1, 2, 3, 4, 5, 6] if odd_key else [2, 4])

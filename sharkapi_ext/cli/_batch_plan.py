@@ -100,6 +100,8 @@ class BatchPlan:
         missing_images: Keys of finished requests whose image file is gone.
         journal: The journal the plan was made from (`run_batch` takes its replayed
             state over when neither file changed since).
+        finished: Every request is finished, from the journal alone (the file is the
+            one it finished, every image is on disk): there is nothing to run.
     """
 
     requests: int = 0
@@ -111,6 +113,7 @@ class BatchPlan:
     adopt: dict[int, BatchRequest] = field(default_factory=dict)
     missing_images: set[str] = field(default_factory=set)
     journal: Journal | None = field(default=None, repr=False, compare=False)
+    finished: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ def _plan_finished(
         requests=len(journal.done),
         list_price=Decimal(str(source.get("list_price", "0"))),
         counted=journal.done_counted,
+        finished=True,
     )
     result = BatchResult(
         total=plan.requests,

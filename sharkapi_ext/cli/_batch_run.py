@@ -431,15 +431,18 @@ async def run_batch(
             made, result = plan_batch(path, default_mode, journal, options)
         if options.sandbox != journal.sandbox_run:
             journal.write("run", None, sandbox=options.sandbox)
-        # Kept in the journal's compacted record, so a rerun of an unchanged, finished
-        # batch need not read the file again (`_plan_finished`).
-        journal.source = {
-            **_source_stamp(path),
-            "requests": made.requests,
-            "list_price": str(made.list_price),
-        }
+        # The file is named as finished only at the end, when every line has its image:
+        # an edited line is "finished" as its old request, so a run stopped (by the cap)
+        # before the new one must not leave the journal saying so.
+        source = {**_source_stamp(path), "requests": made.requests}
+        journal.source = None
         runner = _Runner(client, journal, path, default_mode, made, result, options)
-        return await runner.run()
+        result = await runner.run()
+        if result.images == result.total == made.requests:
+            # Kept in the journal's compacted record, so a rerun of an unchanged,
+            # finished batch need not read the file again (`_plan_finished`).
+            journal.source = {**source, "list_price": str(made.list_price)}
+        return result
     finally:
         try:
             await journal.durable()

@@ -415,3 +415,76 @@ def test_the_plan_finds_what_the_journal_holds_without_hashing_other_lines(
     assert result.retryable == [4]
     assert plan.todo == 4
     assert sorted(hashed) == ([1, 2, 3, 4, 5, 6] if odd_key else [2, 4])
+
+
+def test_a_capped_run_over_an_edited_line_is_not_taken_for_finished(
+    runner: CliRunner,
+    sandbox: Sandbox,
+    api_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The journal names the file it finished only when every line of it has its image.
+
+    An edited line keeps its old image in the journal (its line is finished, as another
+    request); a run stopped by the cap before the new request must not leave the
+    journal saying the file is finished, or the next run would send nothing.
+    """
+    from sharkapi_ext.cli import _journal
+
+    monkeypatch.setattr(_journal, "_COMPACT_MIN_RECORDS", 0)  # compact at every close
+    monkeypatch.setattr(_journal, "_COMPACT_RATIO", 0)
+    batch = _write(tmp_path / "b.txt", [f"edited shark {i}" for i in range(4)])
+    out = tmp_path / "out"
+    cmd = [*api_args, "batch", str(batch), "--out", str(out), "--concurrency", "1"]
+    assert runner.invoke(cli, cmd).exit_code == 0
+    _write(batch, [f"edited shark {i}" for i in range(3)] + ["a new last line"])
+    capped = runner.invoke(cli, [*cmd, "--max-cost", "0.04"])  # spent by the first run
+    assert capped.exit_code == 7, capped.output
+    assert "1 not submitted" in capped.stdout
+    again = runner.invoke(cli, cmd)
+    assert again.exit_code == 0, again.output
+    assert [s.prompt for s in sandbox.submissions()][-1] == "a new last line"
+    assert "Images: 4/4" in again.stdout
+
+
+def test_a_rerun_of_a_finished_batch_connects_to_nothing(
+    runner: CliRunner,
+    api_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finished and unchanged: the summary from the journal alone; no file pass, no API."""
+    import sharkapi_ext.cli._batch_plan as plan_module
+    from sharkapi_ext import AsyncSharkAPI
+    from sharkapi_ext.cli import _journal
+
+    monkeypatch.setattr(_journal, "_COMPACT_MIN_RECORDS", 0)  # as a big batch's history
+    batch = _write(tmp_path / "b.txt", [f"finished shark {i}" for i in range(4)])
+    out = tmp_path / "out"
+    cmd = ["batch", str(batch), "--out", str(out)]
+    assert runner.invoke(cli, [*api_args, *cmd]).exit_code == 0
+    passes: list[Path] = []
+    real = plan_module.iter_batch_file
+    monkeypatch.setattr(
+        plan_module, "iter_batch_file", lambda *args: passes.append(args[0]) or real(*args)
+    )
+    nowhere = ["--base-url", "http://127.0.0.1:9", "--token", "sk_test_nowhere"]
+    with monkeypatch.context() as patch:
+
+        def no_client(self: object) -> None:
+            raise AssertionError("a finished batch opened a client")
+
+        patch.setattr(AsyncSharkAPI, "__aenter__", no_client)
+        again = runner.invoke(cli, [*nowhere, *cmd])
+    assert again.exit_code == 0, again.output
+    assert "Earlier runs: 4 finished (not redone)" in again.stdout
+    assert "Images: 4/4" in again.stdout
+    assert passes == []
+    # An image gone: the file is read again, and the job's image downloaded again.
+    gone = next(out.glob("*.png"))
+    gone.unlink()
+    missing = runner.invoke(cli, [*api_args, *cmd])
+    assert missing.exit_code == 0, missing.output
+    assert passes == [batch]
+    assert gone.exists()

@@ -14,16 +14,14 @@ from typing import Any
 
 import click
 
-from sharkapi_ext import AsyncSharkAPI, InvalidRequestError, check_job_id
-from sharkapi_ext.cli._batch import (
-    BatchError,
-    BatchFileError,
+from sharkapi_ext import InvalidRequestError, check_job_id
+from sharkapi_ext.cli._batch_file import BatchError, BatchFileError
+from sharkapi_ext.cli._batch_plan import (
     BatchOptions,
     BatchPlan,
     BatchResult,
     batch_stamp,
     plan_batch,
-    run_batch,
 )
 from sharkapi_ext.cli._connection import cli_construction_errors, connection
 from sharkapi_ext.cli._display import is_interactive
@@ -193,6 +191,10 @@ def batch(
             click.echo(f"Spend cap ${max_cost:.2f}: ${plan.counted:.2f} counted by earlier runs")
         click.echo("Dry run: nothing was sent.")
         return
+    if plan.finished:
+        # A rerun of a finished batch: no connection, no sandbox, no client to load.
+        _print_summary(earlier, out)
+        return
     check_directory(out, "--out")
     with connection(settings) as (base_url, token, poll):
         try:
@@ -245,6 +247,10 @@ async def _run_batch(
     options: BatchOptions,
     plan: tuple[BatchPlan, BatchResult, object],
 ) -> BatchResult:
+    # Loaded here: a dry run, a refused file and a finished batch need none of it.
+    from sharkapi_ext import AsyncSharkAPI
+    from sharkapi_ext.cli._batch_run import run_batch
+
     http = _batch_http_client()
     try:
         with cli_construction_errors(base_url):

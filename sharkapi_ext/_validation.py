@@ -189,13 +189,14 @@ def _plain_fields(prompt: object, mode: object) -> dict[str, object] | None:
 
     The same checks as `validate_generate`, in fewer steps: ``sharkapi batch`` checks
     every line of a big file before its first submit, most lines are just that, and the
-    checks one by one cost three times as much. None when any check fails (or the
-    ``speedups`` schema check is not installed): the full path then decides, and words
-    the error.
+    checks one by one cost three times as much. None when any check fails (or when the
+    schema must be asked and the ``speedups`` schema check is not installed): the full
+    path then decides, and words the error.
     """
-    fast = _fast_request_validator()
+    # Without the schema check implied, the jsonschema-rs one (or none: the full path).
+    fast = None if _plain_schema_implied() else _fast_request_validator()
     if (
-        fast is None
+        (fast is None and not _plain_schema_implied())
         or type(prompt) is not str
         or type(mode) is not str
         or not spec.PROMPT_MIN_LENGTH <= len(prompt) <= spec.PROMPT_MAX_LENGTH
@@ -210,7 +211,7 @@ def _plain_fields(prompt: object, mode: object) -> dict[str, object] | None:
     if spec.PROMPT_PATTERN is not None and _prompt_pattern().search(prompt) is None:
         return None
     fields: dict[str, object] = {"prompt": prompt, "mode": mode}
-    return fields if _plain_schema_implied() or fast.is_valid(fields) else None
+    return fields if fast is None or fast.is_valid(fields) else None
 
 
 # What the schema may say of `prompt` and `mode` for the checks above to imply it. Any

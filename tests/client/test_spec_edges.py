@@ -147,7 +147,9 @@ def test_without_the_fast_check_jsonschema_decides_alone(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(validation, "_fast_request_validator", lambda: None)
     monkeypatch.setattr(validation, "_request_validator", Spy)
-    fields, _ = validate_generate("a shark", MODES[0], None, None)
+    # (`extra_fields={}`: the full path; a plain prompt whose schema check is implied by
+    # the typed checks asks no schema at all.)
+    fields, _ = validate_generate("a shark", MODES[0], None, None, {})
     assert fields == {"prompt": "a shark", "mode": MODES[0]}
     assert consulted == [fields]
 
@@ -171,14 +173,23 @@ def verdict(check: Any) -> tuple[str, str] | None:
 
 
 @EDGES
-@given(prompt=prompts | edge_text | json_values, mode=modes | json_values, implied=st.booleans())
-@example(prompt="\x1c", mode=MODES[0], implied=True)
-@example(prompt="\ufeff", mode=MODES[0], implied=False)
-def test_the_one_step_check_decides_as_the_full_one(prompt: Any, mode: Any, implied: bool) -> None:
+@given(
+    prompt=prompts | edge_text | json_values,
+    mode=modes | json_values,
+    implied=st.booleans(),
+    speedups=st.booleans(),
+)
+@example(prompt="\x1c", mode=MODES[0], implied=True, speedups=True)
+@example(prompt="\ufeff", mode=MODES[0], implied=False, speedups=True)
+def test_the_one_step_check_decides_as_the_full_one(
+    prompt: Any, mode: Any, implied: bool, speedups: bool
+) -> None:
     """`check_generate_request(prompt, mode=...)` takes a shorter path: same verdict, same error."""
     with pytest.MonkeyPatch.context() as patch:
         if not implied:  # the schema check asked for every request (a spec that asks more)
             patch.setattr(validation, "_plain_schema_implied", lambda: False)
+        if not speedups:  # jsonschema-rs not installed
+            patch.setattr(validation, "_fast_request_validator", lambda: None)
         # `extra_fields={}` adds no field, but takes the full path, check by check.
         full = verdict(lambda: validate_generate(prompt, mode, None, None, {}))
         assert verdict(lambda: check_generate_request(prompt, mode=mode)) == full

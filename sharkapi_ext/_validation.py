@@ -194,9 +194,10 @@ def _plain_fields(prompt: object, mode: object) -> dict[str, object] | None:
     path then decides, and words the error.
     """
     # Without the schema check implied, the jsonschema-rs one (or none: the full path).
-    fast = None if _plain_schema_implied() else _fast_request_validator()
+    implied = _plain_schema_implied()
+    fast = None if implied else _fast_request_validator()
     if (
-        (fast is None and not _plain_schema_implied())
+        (fast is None and not implied)
         or type(prompt) is not str
         or type(mode) is not str
         or not spec.PROMPT_MIN_LENGTH <= len(prompt) <= spec.PROMPT_MAX_LENGTH

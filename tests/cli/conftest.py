@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,14 @@ from click.testing import CliRunner
 from sharkapi_ext.sandbox import Sandbox, SandboxConfig
 
 FAST = SandboxConfig(queued_seconds=0.05, processing_seconds=0.1)
+
+# The Ctrl-C tests send SIGINT to a `sharkapi` child. A test run started in the background
+# of a non-interactive shell (`bash -c '... &'`) ignores SIGINT, its children inherit
+# that, and Python then never raises KeyboardInterrupt: the tests would wait out their
+# timeouts. A handler here (any handler: the child's becomes the default at exec) puts
+# the children back to what a terminal gives them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -287,18 +287,15 @@ def _check(request: BatchRequest) -> str | None:
     """Why `submit` would refuse the request (``InvalidRequestError: ...``), or None."""
     # The client's own checks (spec-driven), so the CLI cannot drift from what submit
     # accepts. Image files are checked (size, PNG/JPEG) but not kept in memory.
-    image, strength, extra = request.image, request.image_strength, request.extra_fields
+    image = request.image
     try:
-        if image is None and strength is None and not extra:
-            check_generate_request(request.prompt, mode=request.mode)  # most lines
-        else:
-            check_generate_request(
-                request.prompt,
-                mode=request.mode,
-                image=Path(image) if isinstance(image, str) else image,
-                image_strength=strength,
-                extra_fields=extra or None,
-            )
+        check_generate_request(
+            request.prompt,
+            mode=request.mode,
+            image=Path(image) if isinstance(image, str) else image,
+            image_strength=request.image_strength,
+            extra_fields=request.extra_fields or None,
+        )
     except InvalidRequestError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -233,15 +233,13 @@ class _Lookup:
 
     def finished(self, request: BatchRequest) -> bool:
         """Whether the journal holds the request as finished."""
-        journal, line = self.journal, request.line
-        return (
-            self._any_done
-            and journal.done.get(line) is not None
-            and journal.is_done(request.key, line)
-        )
+        return self._line_done(request) and self.journal.is_done(request.key, request.line)
 
     def edited(self, request: BatchRequest) -> bool:
         """Whether its line was finished as another request (the line was edited since)."""
+        return self._line_done(request)  # asked of requests `finished` said no to
+
+    def _line_done(self, request: BatchRequest) -> bool:
         return self._any_done and self.journal.done.get(request.line) is not None
 
     def state(self, request: BatchRequest) -> KeyState | None:

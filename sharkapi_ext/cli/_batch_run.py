@@ -152,7 +152,7 @@ class _Runner:
         the journal already holds are resumed on the side, within the same concurrency.
         """
         index = 0
-        lookup = self.lookup = _Lookup(self.journal)
+        lookup = self.lookup  # made with the runner, after any --adopt was journaled
         for item in iter_batch_file(self.path, self.default_mode):
             if not isinstance(item, BatchRequest):
                 continue  # the first pass refused the run if any line was bad

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         KEYWORD_FIELDS,
         check_generate_request,
         check_job_id,
+        check_prompts,
     )
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
@@ -76,6 +77,7 @@ _LAZY = {
     "KEYWORD_FIELDS": "._validation",
     "check_generate_request": "._validation",
     "check_job_id": "._validation",
+    "check_prompts": "._validation",
     "KNOWN_STATUSES": "._models",
     "TERMINAL_STATUSES": "._models",
     "Job": "._models",
@@ -146,6 +148,7 @@ __all__ = [
     "aiohttp_http_client",
     "check_generate_request",
     "check_job_id",
+    "check_prompts",
     "decode_image",
     "encode_image",
     "format_amount",

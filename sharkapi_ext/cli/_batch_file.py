@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from sharkapi_spec import GENERATE_REQUEST_FIELDS, MODE_PRICES
 
@@ -29,9 +29,12 @@ __all__ = [
     "BatchError",
     "BatchFileError",
     "BatchRequest",
+    "PlainLines",
     "iter_batch_file",
+    "iter_batch_items",
     "parse_batch_file",
     "read_batch_file",
+    "refusal",
     "validate_requests",
 ]
 
@@ -137,37 +140,83 @@ class BatchFileError(BatchError):
 _UTF16_BOMS: Final = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    r"""Each line's 1-based number and text, or None for a line that is not UTF-8.
+# Read in blocks: one decode and one split per block, not a loop turn per line; small
+# enough that a block the journal knows part of is cheap to go through line by line.
+_BLOCK_BYTES: Final = 1 << 16
 
-    Read as a stream: the file is never held whole. Only ``\n`` and ``\r\n`` end a
-    line. `str.splitlines` and text-mode reading would also split at ``\r``, U+2028,
-    U+0085, form feeds and other separators that may sit inside a prompt, turning one
-    paid request into two. A byte-order mark (Notepad, PowerShell's ``Out-File
-    -Encoding utf8``) is not part of the first line.
+
+def _line_blocks(path: Path) -> Iterator[tuple[int, list[str | None]]]:
+    r"""The file's lines in blocks: the first one's 1-based number and each one's text.
+
+    A text is None for a line that is not UTF-8. Read as a stream: the file is never
+    held whole. Only ``\n`` and ``\r\n`` end a line. `str.splitlines` and text-mode
+    reading would also split at ``\r``, U+2028, U+0085, form feeds and other separators
+    that may sit inside a prompt, turning one paid request into two. A byte-order mark
+    (Notepad, PowerShell's ``Out-File -Encoding utf8``) is not part of the first line.
     """
     with open(path, "rb") as file:
-        head = file.read(2)
-        file.seek(0)
-        if head in _UTF16_BOMS:
-            # PowerShell 5's ``>`` and ``Out-File`` write UTF-16 with a BOM.
-            text = io.TextIOWrapper(file, encoding="utf-16", newline="\n")
-            number = 0
-            try:
-                for number, line in enumerate(text, start=1):
-                    yield number, line.removesuffix("\n").removesuffix("\r")
-            except UnicodeDecodeError:
-                yield number + 1, None  # a damaged file: said once, not once per line
+        head = file.read(3)
+        if head[:2] in _UTF16_BOMS:
+            file.seek(0)
+            yield from _utf16_blocks(file)
             return
-        # Binary lines end at b"\n" only; UTF-8 never has the byte 0x0A inside a
-        # character, so a line that is not UTF-8 is reported alone.
-        for number, chunk in enumerate(file, start=1):
-            if number == 1:
-                chunk = chunk.removeprefix(codecs.BOM_UTF8)
-            try:
-                yield number, chunk.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
-            except UnicodeDecodeError:
-                yield number, None
+        file.seek(3 if head == codecs.BOM_UTF8 else 0)
+        number = 1
+        pending: list[bytes] = []  # the start of a line longer than a block
+        while data := file.read(_BLOCK_BYTES):
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                pending.append(data)
+                continue
+            block = data[:cut]
+            if pending:
+                block = b"".join([*pending, block])
+                pending.clear()
+            texts = _decoded(block)
+            yield number, texts
+            number += len(texts)
+            pending.append(data[cut + 1 :])
+        rest = b"".join(pending)
+        if rest:
+            yield number, _decoded(rest)
+
+
+def _decoded(block: bytes) -> list[str | None]:
+    """The lines of a block (no final newline), decoded; None for a line not UTF-8."""
+    # UTF-8 never has the byte 0x0A inside a character, so a block decodes as its lines
+    # would one by one, and a line that is not UTF-8 is reported alone.
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return [_decoded_line(chunk) for chunk in block.split(b"\n")]
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
+    return lines  # type: ignore[return-value]  # list is invariant; these are all str
+
+
+def _decoded_line(chunk: bytes) -> str | None:
+    try:
+        return chunk.removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _utf16_blocks(file: BinaryIO) -> Iterator[tuple[int, list[str | None]]]:
+    # PowerShell 5's ``>`` and ``Out-File`` write UTF-16 with a BOM.
+    with io.TextIOWrapper(file, encoding="utf-16", newline="\n") as text:
+        number = 0
+        try:
+            for number, line in enumerate(text, start=1):
+                yield number, [line.removesuffix("\n").removesuffix("\r")]
+        except UnicodeDecodeError:
+            yield number + 1, [None]  # a damaged file: said once, not once per line
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """Each line's 1-based number and text (None: not UTF-8), as `_line_blocks` reads them."""
+    for first, texts in _line_blocks(path):
+        yield from enumerate(texts, first)
 
 
 def _parse_json_line(text: str, default_mode: str) -> dict[str, Any]:
@@ -198,6 +247,69 @@ def _parse_json_line(text: str, default_mode: str) -> dict[str, Any]:
     return fields
 
 
+class PlainLines:
+    """A run of plain-prompt lines (a line that is only a prompt, of the default mode).
+
+    Attributes:
+        lines: Their 1-based line numbers, in file order.
+        prompts: Their prompts, stripped.
+    """
+
+    __slots__ = ("lines", "prompts")
+
+    def __init__(self, lines: list[int], prompts: list[str]) -> None:
+        self.lines = lines
+        self.prompts = prompts
+
+
+def iter_batch_items(
+    path: Path, default_mode: str
+) -> Iterator[PlainLines | BatchRequest | tuple[int, str]]:
+    """Stream a batch file in runs: plain-prompt lines together, any other line alone.
+
+    The form a pass over every line takes when it can handle plain prompts in bulk
+    (the check pass, `check_prompts`); `iter_batch_file` gives one request per line.
+    Blank lines and lines starting with ``#`` are skipped (line numbers still count).
+
+    Args:
+        path: The file.
+        default_mode: The mode of requests that do not name one.
+
+    Yields:
+        `PlainLines` (never empty), a `BatchRequest` for a JSON line, or ``(line,
+        reason)`` for a line that is not a request, in file order.
+    """
+    for first, texts in _line_blocks(path):
+        lines: list[int] = []
+        prompts: list[str] = []
+        for number, raw in enumerate(texts, first):
+            if raw is None:
+                if lines:
+                    yield PlainLines(lines, prompts)
+                    lines, prompts = [], []
+                yield number, "not UTF-8 text (save the file as UTF-8)"
+                continue
+            stripped = raw.strip()
+            if not stripped or stripped[0] == "#":
+                continue
+            if stripped[0] != "{":
+                # A plain prompt, the common case in big batches: no dict, no parse.
+                lines.append(number)
+                prompts.append(stripped)
+                continue
+            if lines:
+                yield PlainLines(lines, prompts)
+                lines, prompts = [], []
+            try:
+                fields = _parse_json_line(stripped, default_mode)
+            except ValueError as exc:
+                yield number, str(exc)
+                continue
+            yield BatchRequest(number, **fields)
+        if lines:
+            yield PlainLines(lines, prompts)
+
+
 def iter_batch_file(path: Path, default_mode: str) -> Iterator[BatchRequest | tuple[int, str]]:
     """Stream a batch file: each request, or ``(line, reason)`` for a line that is not one.
 
@@ -210,23 +322,12 @@ def iter_batch_file(path: Path, default_mode: str) -> Iterator[BatchRequest | tu
     Yields:
         A `BatchRequest` per request line, in file order, or a problem.
     """
-    for number, raw in _lines(path):
-        if raw is None:
-            yield number, "not UTF-8 text (save the file as UTF-8)"
-            continue
-        stripped = raw.strip()
-        if not stripped or stripped[0] == "#":
-            continue
-        if stripped[0] != "{":
-            # A plain prompt, the common case in big batches: no dict, no parse.
-            yield BatchRequest(number, stripped, default_mode)
-            continue
-        try:
-            fields = _parse_json_line(stripped, default_mode)
-        except ValueError as exc:
-            yield number, str(exc)
-            continue
-        yield BatchRequest(number, **fields)
+    for item in iter_batch_items(path, default_mode):
+        if isinstance(item, PlainLines):
+            for line, prompt in zip(item.lines, item.prompts, strict=True):
+                yield BatchRequest(line, prompt, default_mode)
+        else:
+            yield item
 
 
 def read_batch_file(
@@ -297,8 +398,13 @@ def _check(request: BatchRequest) -> str | None:
             extra_fields=request.extra_fields or None,
         )
     except InvalidRequestError as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return refusal(exc)
     return None
+
+
+def refusal(exc: InvalidRequestError) -> str:
+    """How a line the client would refuse is reported (``InvalidRequestError: ...``)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def validate_requests(requests: list[BatchRequest]) -> list[tuple[BatchRequest, str]]:

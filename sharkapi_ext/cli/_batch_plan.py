@@ -8,6 +8,7 @@ finished, unchanged batch is planned from the journal alone (`_plan_finished`).
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,18 @@ from sharkapi_spec import MODE_PRICES
 from sharkapi_ext import (
     IMAGE_EXTENSIONS,
     SharkAPIError,
+    check_prompts,
 )
 
-from ._batch_file import BatchError, BatchRequest, _check, _no_prompts, iter_batch_file
+from ._batch_file import (
+    BatchError,
+    BatchRequest,
+    PlainLines,
+    _check,
+    _no_prompts,
+    iter_batch_items,
+    refusal,
+)
 from ._journal import JOURNAL_NAME, Journal, KeyState, key_parts
 
 __all__ = [
@@ -224,12 +234,24 @@ class _Lookup:
         self.journal = journal
         self._any_done = bool(journal.done)
         self._state_lines: set[int] | None = set()
+        self._state_sorted: list[int] | None = None
         for key in journal.states:
             parts = key_parts(key)
             if parts is None:
                 self._state_lines = None
                 break
             self._state_lines.add(parts[0])
+
+    def knows_any(self, first: int, last: int) -> bool:
+        """Whether the journal may hold any line from `first` to `last` (finished or not)."""
+        if self._state_lines is None:
+            return True
+        if self._any_done and self.journal.done.any_between(first, last):
+            return True
+        if self._state_sorted is None:
+            self._state_sorted = sorted(self._state_lines)
+        at = bisect_left(self._state_sorted, first)
+        return at < len(self._state_sorted) and self._state_sorted[at] <= last
 
     def finished(self, request: BatchRequest) -> bool:
         """Whether the journal holds the request as finished."""
@@ -322,40 +344,79 @@ def plan_batch(
     if finished is not None:
         finished[0].journal = journal
         return finished
-    plan = BatchPlan(journal=journal)
-    result = BatchResult()
-    seen_lines = 0
-    out = str(journal.path.parent)
-    lookup = _Lookup(journal)
-    # Prices added up per mode at the end, not per line (Decimal sums cost).
-    requested: Counter[str] = Counter()
-    submitting: Counter[str] = Counter()
-    for item in iter_batch_file(path, default_mode):
-        if not isinstance(item, BatchRequest):
-            plan.invalid.append(item)
-            continue
-        request = item
+    planner = _Planner(journal, options, default_mode)
+    for item in iter_batch_items(path, default_mode):
+        if isinstance(item, PlainLines):
+            planner.plain(item)
+        elif isinstance(item, BatchRequest):
+            planner.request(item)
+        else:
+            planner.plan.invalid.append(item)
+    return planner.finish(path)
+
+
+class _Planner:
+    """`plan_batch`'s pass: what each line needs, accounted as it goes."""
+
+    def __init__(self, journal: Journal, options: BatchOptions, default_mode: str) -> None:
+        self.plan = BatchPlan(journal=journal)
+        self.result = BatchResult()
+        self.journal = journal
+        self.options = options
+        self.default_mode = default_mode
+        self.lookup = _Lookup(journal)
+        self.out = str(journal.path.parent)
+        self.seen = 0
+        # Prices added up per mode at the end, not per line (Decimal sums cost).
+        self.requested: Counter[str] = Counter()
+        self.submitting: Counter[str] = Counter()
+
+    def plain(self, block: PlainLines) -> None:
+        """A run of plain-prompt lines: checked in bulk when the journal knows none of them."""
+        lines = block.lines
+        first, last = lines[0], lines[-1]
+        if self.lookup.knows_any(first, last) or any(
+            first <= line <= last for line in self.options.adopt
+        ):
+            mode = self.default_mode
+            for line, prompt in zip(lines, block.prompts, strict=True):
+                self.request(BatchRequest(line, prompt, mode))
+            return
+        # Never submitted: each line is a new request, to submit once checked.
+        refused = check_prompts(block.prompts, mode=self.default_mode)
+        for index, exc in refused:
+            self.plan.invalid.append((lines[index], refusal(exc)))
+        count = len(lines) - len(refused)
+        self.seen += len(lines)
+        self.plan.requests += count
+        self.plan.todo += count
+        self.requested[self.default_mode] += count
+        self.submitting[self.default_mode] += count
+
+    def request(self, request: BatchRequest) -> None:
+        """One request line."""
+        plan, result, lookup, options = self.plan, self.result, self.lookup, self.options
         line = request.line
-        seen_lines += 1
+        self.seen += 1
         if lookup.finished(request):
             # Checked when it was submitted (the key is a hash of the whole request).
             plan.requests += 1
-            requested[request.mode] += 1
+            self.requested[request.mode] += 1
             if line in options.adopt:
                 plan.adopt[line] = request
-            if _image_on_disk(out, request) is not None:
+            if _image_on_disk(self.out, request) is not None:
                 result.images += 1
                 result.finished_before += 1
             else:
                 plan.missing_images.add(request.key)
                 plan.todo += 1
-            continue
+            return
         reason = _check(request)
         if reason is not None:
             plan.invalid.append((line, reason))
-            continue
+            return
         plan.requests += 1
-        requested[request.mode] += 1
+        self.requested[request.mode] += 1
         if line in options.adopt:
             plan.adopt[line] = request
         if lookup.edited(request):
@@ -378,16 +439,20 @@ def plan_batch(
         else:
             plan.todo += 1
             if action == "submit":
-                submitting[request.mode] += 1
-    plan.list_price += _priced(requested)
-    plan.todo_price += _priced(submitting)
-    if seen_lines == 0 and not plan.invalid:
-        raise BatchError(_no_prompts(path))
-    # Lines edited since: their old keys (other hash, same line) were new requests then.
-    plan.counted += journal.done_counted
-    result.cost = journal.done_cost
-    result.total = plan.requests
-    return plan, result
+                self.submitting[request.mode] += 1
+
+    def finish(self, path: Path) -> tuple[BatchPlan, BatchResult]:
+        """The plan and the result, once every line has been through."""
+        plan, result, journal = self.plan, self.result, self.journal
+        plan.list_price += _priced(self.requested)
+        plan.todo_price += _priced(self.submitting)
+        if self.seen == 0 and not plan.invalid:
+            raise BatchError(_no_prompts(path))
+        # Lines edited since: their old keys (other hash, same line) were new requests then.
+        plan.counted += journal.done_counted
+        result.cost = journal.done_cost
+        result.total = plan.requests
+        return plan, result
 
 
 def adopt_jobs(

@@ -46,6 +46,13 @@ class FinishedLines:
             return stored - 1 if stored else None
         return self._sparse.get(line)
 
+    def any_between(self, first: int, last: int) -> bool:
+        """Whether any line from `first` to `last` (both included) is finished."""
+        low = max(first, 0)
+        if any(self._hashes[low : last + 1]):  # a slice of the array: no loop per line
+            return True
+        return any(first <= line <= last for line in self._sparse)
+
     def __setitem__(self, line: int, digest: int) -> None:
         hashes = self._hashes
         self._forget(line)

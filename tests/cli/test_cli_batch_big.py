@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sharkapi_spec import MODE_PRICES
 
 from sharkapi_ext.cli import cli
-from sharkapi_ext.cli._batch import BatchOptions, plan_batch
+from sharkapi_ext.cli._batch import BatchError, BatchOptions, plan_batch
 from sharkapi_ext.cli._journal import JOURNAL_NAME, FinishedLines, Journal
 from sharkapi_ext.sandbox import Sandbox
 
@@ -228,19 +230,16 @@ def test_a_run_reads_the_file_once_to_check_it_and_once_to_run_it(
 ) -> None:
     """The check pass is not repeated once connected: the first submit comes sooner."""
     import sharkapi_ext.cli._batch_file as file_module
-    import sharkapi_ext.cli._batch_plan as plan_module
-    import sharkapi_ext.cli._batch_run as run_module
 
     passes: list[str] = []
-    real = file_module.iter_batch_file
+    real = file_module._line_blocks
 
-    def counted(path: Path, default_mode: str) -> object:
+    def counted(path: Path) -> object:
         passes.append(str(path))
-        return real(path, default_mode)
+        return real(path)
 
-    # Each pass reads the file where it runs: the plan, then the runner.
-    monkeypatch.setattr(plan_module, "iter_batch_file", counted)
-    monkeypatch.setattr(run_module, "iter_batch_file", counted)
+    # Every pass over the file reads it through one reader: the plan, then the runner.
+    monkeypatch.setattr(file_module, "_line_blocks", counted)
     batch = _write(tmp_path / "b.txt", ["one shark", "two sharks"])
     out = tmp_path / "out"
     result = runner.invoke(cli, [*api_args, "batch", str(batch), "--out", str(out)])
@@ -298,8 +297,6 @@ def test_a_finished_batch_reruns_without_reading_its_file(
 ) -> None:
     """The compacted journal names the file it finished: an unchanged file is not read."""
     import sharkapi_ext.cli._batch_file as file_module
-    import sharkapi_ext.cli._batch_plan as plan_module
-    import sharkapi_ext.cli._batch_run as run_module
     import sharkapi_ext.cli._journal as journal_module
 
     monkeypatch.setattr(journal_module, "_COMPACT_MIN_RECORDS", 10)
@@ -310,9 +307,8 @@ def test_a_finished_batch_reruns_without_reading_its_file(
     assert (out / JOURNAL_NAME).read_text().count("\n") == 1  # one finished record
 
     passes: list[Path] = []
-    real = file_module.iter_batch_file
-    for module in (plan_module, run_module):
-        monkeypatch.setattr(module, "iter_batch_file", lambda p, m: passes.append(p) or real(p, m))
+    real = file_module._line_blocks
+    monkeypatch.setattr(file_module, "_line_blocks", lambda p: passes.append(p) or real(p))
     again = runner.invoke(cli, cmd)
     assert again.exit_code == 0, again.output
     assert "Images: 12/12" in again.stdout
@@ -455,7 +451,7 @@ def test_a_rerun_of_a_finished_batch_connects_to_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Finished and unchanged: the summary from the journal alone; no file pass, no API."""
-    import sharkapi_ext.cli._batch_plan as plan_module
+    import sharkapi_ext.cli._batch_file as file_module
     from sharkapi_ext import AsyncSharkAPI
     from sharkapi_ext.cli import _journal
 
@@ -465,10 +461,8 @@ def test_a_rerun_of_a_finished_batch_connects_to_nothing(
     cmd = ["batch", str(batch), "--out", str(out)]
     assert runner.invoke(cli, [*api_args, *cmd]).exit_code == 0
     passes: list[Path] = []
-    real = plan_module.iter_batch_file
-    monkeypatch.setattr(
-        plan_module, "iter_batch_file", lambda *args: passes.append(args[0]) or real(*args)
-    )
+    real = file_module._line_blocks
+    monkeypatch.setattr(file_module, "_line_blocks", lambda p: passes.append(p) or real(p))
     nowhere = ["--base-url", "http://127.0.0.1:9", "--token", "sk_test_nowhere"]
     with monkeypatch.context() as patch:
 
@@ -486,5 +480,72 @@ def test_a_rerun_of_a_finished_batch_connects_to_nothing(
     gone.unlink()
     missing = runner.invoke(cli, [*api_args, *cmd])
     assert missing.exit_code == 0, missing.output
-    assert passes == [batch]
+    assert passes == [batch, batch]  # the check pass, then the run's
     assert gone.exists()
+
+
+# A batch file's lines: plain prompts (some refused), JSON lines, comments, blanks.
+_LINE = st.sampled_from(
+    [
+        "a shark",
+        "another shark",
+        "x" * 5000,  # past the prompt's limit
+        "\x1c",  # blank to Python, so skipped
+        "a \ufeff shark",
+        "# a comment",
+        "",
+        '{"prompt": "json shark", "mode": "2k"}',
+        '{"prompt": ""}',
+        "{not json",
+    ]
+)
+_RECORD = st.sampled_from(["intent", "job", "failed", "unknown", "done"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(_LINE, min_size=1, max_size=30),
+    records=st.lists(st.tuples(st.integers(1, 30), _RECORD), max_size=6),
+    block=st.integers(1, 80),
+    retry_failed=st.booleans(),
+)
+def test_the_bulk_check_pass_plans_what_a_pass_line_by_line_plans(
+    lines: list[str],
+    records: list[tuple[int, str]],
+    block: int,
+    retry_failed: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Plain lines the journal knows nothing of are checked in bulk: the same plan."""
+    from sharkapi_ext.cli import _batch_file, _batch_plan
+
+    root = tmp_path_factory.mktemp("plan")
+    batch = _write(root / "b.txt", lines)
+    by_line = {
+        r.line: r
+        for r in _batch_file.iter_batch_file(batch, "1k")
+        if isinstance(r, _batch_file.BatchRequest)
+    }
+    out = root / "out"
+    out.mkdir()
+    journal = [
+        {"v": 1, "t": kind, "key": by_line[line].key, "job_id": f"job_{line}", "final": True}
+        for line, kind in records
+        if line in by_line
+    ]
+    (out / JOURNAL_NAME).write_text("".join(json.dumps(r) + "\n" for r in journal))
+    options = BatchOptions(retry_failed=retry_failed)
+
+    def planned() -> tuple[object, object]:
+        try:
+            plan, result = plan_batch(batch, "1k", Journal(out, read_only=True), options)
+        except BatchError as exc:
+            return "no prompts", exc.message
+        plan.journal = None
+        return plan, result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_batch_file, "_BLOCK_BYTES", block)
+        bulk = planned()
+        patch.setattr(_batch_plan._Lookup, "knows_any", lambda self, first, last: True)
+        assert planned() == bulk

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sharkapi_ext.cli import cli
+from sharkapi_ext.cli import _batch_file, cli
 from sharkapi_ext.cli._batch import BatchFileError, parse_batch_file
+from sharkapi_ext.cli._batch_file import BatchRequest
 from sharkapi_ext.sandbox import Sandbox
 
 # Characters `str.splitlines()` (and text-mode reading, for \r) treat as line ends, but
@@ -113,3 +116,52 @@ def test_batch_reports_every_bad_line_before_submitting(
     assert "9 of 14 lines are invalid" in result.stderr
     assert sandbox.submissions() == []
     assert not out.exists()  # nothing journaled either
+
+
+# -- the block reader: the same lines as reading line by line, whatever the block size -----
+
+_BYTES = st.lists(
+    st.sampled_from([b"\n", b"\r", b"\r\n", b"a", b"# ", b"{", b" ", b"\xc3\xa9", b"\xff"])
+    | st.sampled_from([codecs.BOM_UTF8, "🦈".encode()]),
+    max_size=40,
+).map(b"".join)
+
+
+def _line_by_line(data: bytes) -> list[tuple[int, str | None]]:
+    """What the file's lines are: split at b"\\n" only, a UTF-8 BOM dropped, \\r\\n too."""
+    pieces = data.removeprefix(codecs.BOM_UTF8).split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    lines: list[tuple[int, str | None]] = []
+    for number, piece in enumerate(pieces, start=1):
+        try:
+            lines.append((number, piece.removesuffix(b"\r").decode("utf-8")))
+        except UnicodeDecodeError:
+            lines.append((number, None))
+    return lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_BYTES, block=st.integers(1, 12))
+def test_blocks_read_the_lines_a_line_by_line_reading_would(
+    data: bytes, block: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("blocks") / "b.txt"
+    path.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_batch_file, "_BLOCK_BYTES", block)
+        assert list(_batch_file._lines(path)) == _line_by_line(data)
+        # The runs the check pass takes hold the same requests, in the same order.
+        items = [
+            item
+            for run in _batch_file.iter_batch_items(path, "1k")
+            for item in (
+                [BatchRequest(n, p, "1k") for n, p in zip(run.lines, run.prompts, strict=True)]
+                if isinstance(run, _batch_file.PlainLines)
+                else [run]
+            )
+        ]
+    single = list(_batch_file.iter_batch_file(path, "1k"))
+    assert [(i.line, i.prompt) if isinstance(i, BatchRequest) else i for i in items] == [
+        (i.line, i.prompt) if isinstance(i, BatchRequest) else i for i in single
+    ]

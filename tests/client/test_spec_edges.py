@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from schema_documents import SPEC
 
 import sharkapi_ext._validation as validation
-from sharkapi_ext import InvalidRequestError, check_generate_request
+from sharkapi_ext import InvalidRequestError, check_generate_request, check_prompts
 from sharkapi_ext._validation import validate_generate
 
 # openapi.yaml itself as the oracle: its GenerateRequest, `$ref`s resolved in the document.
@@ -199,6 +199,40 @@ def test_the_one_step_check_decides_as_the_full_one(
             assert fields == validate_generate(prompt, mode, None, None, {})[0]
         elif implied and type(prompt) is str and type(mode) is str:
             assert full is not None  # implied: the one-step check refuses only what is refused
+
+
+@EDGES
+@given(
+    many=st.lists(prompts | edge_text | json_values, max_size=8),
+    mode=modes | json_values,
+    implied=st.booleans(),
+)
+@example(many=["a shark", "\x1c", "🦈"], mode=MODES[0], implied=True)
+@example(many=["a shark", "\ud800"], mode=MODES[0], implied=True)
+@example(many=["a shark", "x" * (PROMPT_MAX + 1)], mode=MODES[0], implied=True)
+def test_the_bulk_check_decides_as_one_check_per_prompt(
+    many: list[Any], mode: Any, implied: bool
+) -> None:
+    """`check_prompts` refuses exactly what `check_generate_request` refuses, with its error."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not implied:
+            patch.setattr(validation, "_plain_schema_implied", lambda: False)
+        one_by_one = [
+            (index, found)
+            for index, prompt in enumerate(many)
+            if (found := verdict(lambda p=prompt: check_generate_request(p, mode=mode)))
+        ]
+        refused = [(index, (exc.field, str(exc))) for index, exc in check_prompts(many, mode=mode)]
+        assert refused == one_by_one
+        if validation._plain_prompts_pass(many, mode):
+            assert one_by_one == []  # the bulk "yes" is never wrong
+
+
+def test_the_bulk_check_takes_a_list_not_one_prompt() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        check_prompts("a shark")
+    assert info.value.field == "prompts"
+    assert check_prompts([]) == []
 
 
 def test_the_shipped_schema_asks_no_more_of_a_plain_request_than_the_checks() -> None:

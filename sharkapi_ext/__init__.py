@@ -13,7 +13,6 @@ generated client stays available as the `sharkapi_client` package.
 import importlib
 from typing import TYPE_CHECKING
 
-from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, IMAGE_EXTENSIONS, image_extension
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -41,7 +40,14 @@ from ._exceptions import (
     WaitTimeoutError,
     job_outcome,
 )
-from ._images import MAX_IMAGE_BYTES, ImageSource, decode_image, encode_image
+from ._images import (
+    IMAGE_EXTENSIONS,
+    MAX_IMAGE_BYTES,
+    ImageSource,
+    decode_image,
+    encode_image,
+    image_extension,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
     from ._async_client import AsyncSharkAPI
     from ._client import SharkAPI
     from ._connection import DEFAULT_BASE_URL
+    from ._download import DEFAULT_MAX_DOWNLOAD_BYTES
     from ._many import GenerateRequest, GenerateResult
     from ._models import KNOWN_STATUSES, TERMINAL_STATUSES, Job, JobStatus, parse_money
     from ._render import format_amount, format_dollars, job_status_dict
@@ -63,8 +70,9 @@ if TYPE_CHECKING:
     )
 
 # The clients and their parsers load on first use (PEP 562), with the generated package
-# beneath them, so that `import sharkapi_ext.sandbox` does not import the client at all:
-# the sandbox is an independent implementation of the API.
+# and httpx beneath them, so that `import sharkapi_ext.sandbox` does not import the client
+# at all (the sandbox is an independent implementation of the API), and a command line
+# that only checks or reads (`sharkapi batch` of a finished batch) loads no HTTP stack.
 _LAZY = {
     "AiohttpTransport": "._aiohttp",
     "aiohttp_http_client": "._aiohttp",
@@ -72,6 +80,7 @@ _LAZY = {
     "GenerateRequest": "._many",
     "SharkAPI": "._client",
     "DEFAULT_BASE_URL": "._connection",
+    "DEFAULT_MAX_DOWNLOAD_BYTES": "._download",
     "DEFAULT_MODE": "._validation",
     "JSON": "._validation",
     "KEYWORD_FIELDS": "._validation",

@@ -49,11 +49,12 @@ from ._exceptions import (
     record_interrupted_job,
 )
 from ._flow import Flow
-from ._images import ImageBody, ImageSource
+from ._images import ImageSource
 from ._models import Job, JobStatus, parse_job
 from ._pacing import Pacer
 from ._polling import Polling
 from ._redaction import Redactor
+from ._requests import ImageBody
 from ._retry import RequestKind, RetryPolicy
 from ._validation import JSON, check_callback, check_positive, validate_generate
 

@@ -32,16 +32,15 @@ import os
 import re
 import secrets
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
-from typing import IO, Final, TypeVar
+from typing import IO, TypeVar
 
 import httpx
 
 from ._decoding import UnsupportedEncoding
 from ._exceptions import DownloadError
-from ._images import image_kind
+from ._images import IMAGE_EXTENSIONS, image_extension, image_kind
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -57,26 +56,11 @@ T = TypeVar("T")
 
 #: A 2048×2048 RGBA PNG is at most about 16 MiB; anything far larger is not an image.
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
-#: The extension each image kind is saved with (``"png"``, ``"jpeg"``: by magic bytes).
-IMAGE_EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType({"png": ".png", "jpeg": ".jpg"})
 # Suffixes that name an image kind: one that disagrees with the content is replaced.
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # The longest file name most file systems take, in bytes (the temporary name is shorter).
 _NAME_MAX = 255
-
-
-def image_extension(data: bytes) -> str | None:
-    """The extension `download` gives an image that starts with these bytes.
-
-    Args:
-        data: The image's first bytes (8 are enough).
-
-    Returns:
-        ``".png"`` or ``".jpg"``, or None when the bytes are neither PNG nor JPEG.
-    """
-    kind = image_kind(data)
-    return None if kind is None else IMAGE_EXTENSIONS[kind]
 
 
 def shown_url(url: str | httpx.URL) -> str:

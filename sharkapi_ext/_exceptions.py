@@ -49,10 +49,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
-import httpx
 from sharkapi_spec import SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS
 
 if TYPE_CHECKING:
+    import httpx  # annotations only: `import sharkapi_ext` stays free of the HTTP stack
+
     from ._models import JobStatus
 
 __all__ = [

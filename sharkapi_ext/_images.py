@@ -1,9 +1,10 @@
 """Image inputs: what counts as an image, the size limit, and base64 in and out.
 
 A 10 MiB source image becomes a 14 MB JSON string. Building that string in memory
-costs four times the file's size and several copies; instead `ImageBody` streams the
-request body in chunks with an exact Content-Length, so memory stays at a few chunks
-whatever the image's size.
+costs four times the file's size and several copies; instead an image is checked and
+read in chunks (`load_image`), and `_requests.ImageBody` streams the request body with
+an exact Content-Length, so memory stays at a few chunks whatever the image's size.
+No httpx here: the command line's checks import this without the HTTP stack.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO, Final
 
-import httpx
 from sharkapi_spec import IMAGE_MAX_BYTES
 
 from ._exceptions import InvalidRequestError
@@ -28,7 +28,15 @@ try:  # SIMD base64 when the `speedups` extra is installed; same output as the s
 except ImportError:  # pragma: no cover - exercised where pybase64 is absent
     _fast_base64 = None  # type: ignore[assignment]
 
-__all__ = ["MAX_IMAGE_BYTES", "ImageSource", "decode_image", "encode_image", "image_kind"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_BYTES",
+    "ImageSource",
+    "decode_image",
+    "encode_image",
+    "image_extension",
+    "image_kind",
+]
 
 #: The vendor's "max 10MB", read as the decoded file (the spec's
 #: x-sharkapi-max-decoded-bytes; see openapi.yaml for why that reading).
@@ -57,6 +65,23 @@ def image_kind(head: bytes) -> str | None:
     if head.startswith(_JPEG_MAGIC):
         return "jpeg"
     return None
+
+
+#: The extension each image kind is saved with (``"png"``, ``"jpeg"``: by magic bytes).
+IMAGE_EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType({"png": ".png", "jpeg": ".jpg"})
+
+
+def image_extension(data: bytes) -> str | None:
+    """The extension `download` gives an image that starts with these bytes.
+
+    Args:
+        data: The image's first bytes (8 are enough).
+
+    Returns:
+        ``".png"`` or ``".jpg"``, or None when the bytes are neither PNG nor JPEG.
+    """
+    kind = image_kind(data)
+    return None if kind is None else IMAGE_EXTENSIONS[kind]
 
 
 class _Loaded:
@@ -207,29 +232,3 @@ def decode_image(b64: str | bytes) -> bytes:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidRequestError("image", f"not valid base64: {exc}") from exc
-
-
-class ImageBody(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A JSON request body whose ``image`` field is base64-encoded while it is sent.
-
-    Its length is known before the first byte goes out (`content_length`), so the
-    request carries an exact Content-Length rather than chunked encoding.
-    """
-
-    def __init__(self, fields: dict[str, object], image: _Loaded) -> None:
-        prefix = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-        self._head = (prefix[:-1] + (',"image":"' if fields else '{"image":"')).encode("utf-8")
-        self._tail = b'"}'
-        self._image = image
-        self.content_length = len(self._head) + 4 * ((image.size + 2) // 3) + len(self._tail)
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self._head
-        for chunk in self._image.chunks():
-            yield _b64encode(chunk)
-        yield self._tail
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        # The file reads are local and short; the event loop is not held for long.
-        for part in self:
-            yield part

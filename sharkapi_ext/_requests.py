@@ -8,14 +8,15 @@ attributes declared here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Final
 
 import httpx
 
-from ._images import ImageBody
+from ._images import _b64encode, _Loaded
 
-__all__ = ["RequestBuilder"]
+__all__ = ["ImageBody", "RequestBuilder"]
 
 HeaderList = list[tuple[bytes, bytes]]
 
@@ -105,3 +106,29 @@ class RequestBuilder:
                 self._url_cache.clear()
             parsed = self._url_cache[url] = httpx.URL(url)
         return parsed
+
+
+class ImageBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A JSON request body whose ``image`` field is base64-encoded while it is sent.
+
+    Its length is known before the first byte goes out (`content_length`), so the
+    request carries an exact Content-Length rather than chunked encoding.
+    """
+
+    def __init__(self, fields: dict[str, object], image: _Loaded) -> None:
+        prefix = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+        self._head = (prefix[:-1] + (',"image":"' if fields else '{"image":"')).encode("utf-8")
+        self._tail = b'"}'
+        self._image = image
+        self.content_length = len(self._head) + 4 * ((image.size + 2) // 3) + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        for chunk in self._image.chunks():
+            yield _b64encode(chunk)
+        yield self._tail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # The file reads are local and short; the event loop is not held for long.
+        for part in self:
+            yield part

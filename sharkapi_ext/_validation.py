@@ -31,7 +31,6 @@ import sharkapi_spec as spec
 
 from ._exceptions import InvalidRequestError
 from ._images import load_image
-from ._models import JOB_ID_PATTERN, Job, JobStatus
 
 if TYPE_CHECKING:
     from ._images import _Loaded
@@ -475,6 +474,10 @@ def check_job_id(job: object) -> str:
     Raises:
         InvalidRequestError: Not a job id (named ``job_id``, with the pattern's limits).
     """
+    # Here, not at the top: the models load the generated package, which a command line
+    # that only checks prompts (`sharkapi batch`'s check pass) need not import.
+    from ._models import JOB_ID_PATTERN, Job, JobStatus
+
     job_id = job.job_id if isinstance(job, Job | JobStatus) else job
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         shown = job_id[:60] if isinstance(job_id, str) else type(job_id).__name__

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
+from operator import rshift
 from pathlib import Path
 from typing import Final
 
@@ -152,6 +154,9 @@ class BatchOptions:
 
 
 _EXTENSIONS: Final = tuple(dict.fromkeys(IMAGE_EXTENSIONS.values()))
+# A PNG's file name from the journal's line and key hash: `BatchRequest.file_name` (the
+# hash has 48 bits; the name shows its first 32).
+_PNG_NAME: Final = "%05d-%08x.png"  # %-formatting: twice as fast as str.format here
 
 
 def _image_on_disk(out: Path | str, request: BatchRequest) -> Path | None:
@@ -193,18 +198,20 @@ def _plan_finished(
         or {k: source.get(k) for k in ("size", "mtime_ns", "inode")} != _source_stamp(path)
     ):
         return None
-    # One listing of the directory rather than a stat per image (several times faster);
-    # PNG is what the API sends, so only the images not found as PNG are looked up again.
+    # One listing of the directory rather than a stat per image (several times faster),
+    # and the names the images would have built in C loops (`map`, set difference), not
+    # a Python loop turn per line. PNG is what the API sends: only the images not found
+    # as PNG are looked up again, under the other extensions.
     names = set(os.listdir(journal.path.parent))
-    others = [
-        stem
-        for line, digest in journal.done.items()
-        if (stem := f"{line:05d}-{digest >> 16:08x}") + ".png" not in names
-    ]
-    for stem in others:
+    lines, hashes = journal.done.columns()
+    shifted = map(rshift, hashes, repeat(16))
+    pngs = set(map(_PNG_NAME.__mod__, zip(lines, shifted, strict=True)))
+    del lines, hashes, shifted
+    for png in pngs - names:
+        stem = png.removesuffix(".png")
         if not any(stem + ext in names for ext in _EXTENSIONS):
             return None  # an image is gone: the full pass finds its job to download again
-    del names, others
+    del names, pngs
     plan = BatchPlan(
         requests=len(journal.done),
         list_price=Decimal(str(source.get("list_price", "0"))),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import sharkapi_spec as spec
 
-from sharkapi_ext import InvalidRequestError, SharkAPI
+from sharkapi_ext import InvalidRequestError
+
+if TYPE_CHECKING:
+    from sharkapi_ext import SharkAPI
 
 from ._local_sandbox import SANDBOX_POLL_INTERVAL, start_sandbox
 from ._settings import Settings, check_settings
@@ -55,6 +59,8 @@ def open_client(settings: Settings) -> Iterator[SharkAPI]:
     Yields:
         The client.
     """
+    from sharkapi_ext import SharkAPI  # the client loads when a command needs one
+
     with connection(settings) as (base_url, token, poll):
         with cli_construction_errors(base_url):
             client = SharkAPI(token, base_url=base_url, poll_interval=poll)

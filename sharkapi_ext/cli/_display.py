@@ -15,12 +15,9 @@ from rich.text import Text
 
 from sharkapi_ext import JobStatus
 
+from ._output import is_interactive
+
 __all__ = ["StatusLine", "is_interactive"]
-
-
-def is_interactive() -> bool:
-    """Whether to draw live displays: only when stdout and stderr are both terminals."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 class _Line:

@@ -8,9 +8,8 @@ after the submit), so that no script retries it as "service trouble" and pays tw
 
 from __future__ import annotations
 
-from typing import Final
-
-import httpx
+import sys
+from typing import TYPE_CHECKING, Final
 
 from sharkapi_ext import (
     APIConnectionError,
@@ -30,6 +29,9 @@ from sharkapi_ext import (
     SharkAPIError,
     WaitTimeoutError,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "EXIT_AUTH",
@@ -132,11 +134,15 @@ def one_line(exc: BaseException) -> str:
 
 
 def _tried_url(exc: BaseException) -> httpx.URL | None:
-    # Connection errors are raised `from` httpx's own error, which knows its request.
+    # Connection errors are raised `from` httpx's own error, which knows its request. An
+    # httpx error exists only once httpx is loaded: a command that never loaded it (a
+    # rerun of a finished batch) is not made to import it here.
+    loaded = sys.modules.get("httpx")
     cause = exc.__cause__
-    if isinstance(cause, httpx.RequestError):
+    if loaded is not None and isinstance(cause, loaded.RequestError):
         try:
-            return cause.request.url
+            url: httpx.URL = cause.request.url
+            return url
         except RuntimeError:  # an httpx error made without a request
             return None
     return None

@@ -55,19 +55,22 @@ No record holds the token, and none holds the prompt (only its hash).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from ._journal_files import JournalLockedError, _fsync_dir, _lock, _remove_partial_downloads
 from ._journal_keys import key_parts, request_key
 from ._journal_state import FinishedLines, KeyState
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "JOURNAL_NAME",
@@ -292,17 +295,19 @@ class Journal:
             self._apply(record)
         else:
             self._sandbox_run = bool(fields.get("sandbox"))
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if not _in_event_loop():
             self._sync()
             self._synced = self._written
             return
         if self._syncing is None:
+            import asyncio
+
             self._syncing = asyncio.ensure_future(self._group_commit())
 
     async def durable(self) -> None:
         """Wait until every record written so far is fsync'd (one fsync for many writers)."""
+        import asyncio  # loaded by the loop this runs in; the module itself does without
+
         target = self._written
         while self._synced < target:
             if self._syncing is None:
@@ -310,6 +315,8 @@ class Journal:
             await asyncio.shield(self._syncing)
 
     async def _group_commit(self) -> None:
+        import asyncio
+
         try:
             while self._synced < self._written and self._file is not None:
                 upto = self._written
@@ -478,6 +485,20 @@ class Journal:
         return self.records > _COMPACT_MIN_RECORDS and self.records > _COMPACT_RATIO * (
             len(self.states) + 1
         )
+
+
+def _in_event_loop() -> bool:
+    """Whether an event loop runs in this thread (a batch run's writes are group-committed)."""
+    # None runs where asyncio was never loaded: a check, an --adopt, a finished rerun
+    # (the command line loads it only to run a batch), so this does not load it either.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _finished_record(

@@ -6,6 +6,8 @@ import contextlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import add, sub
 from typing import Any, Final
 
 __all__ = ["FinishedLines", "KeyState"]
@@ -82,11 +84,11 @@ class FinishedLines:
         One pass without a call per line: a rerun replays 100,000 lines in milliseconds.
         """
         try:
-            values = [int(digest, 16) + 1 for digest in digests]
+            values = list(map(add, map(int, digests, repeat(16)), repeat(1)))
             ok = (
                 len(values) == len(lines)
                 and not self._sparse
-                and all(type(line) is int for line in lines)
+                and set(map(type, lines)) <= {int}
                 and (not lines or (min(lines) >= 0 and max(values) <= _MAX_HASH))
             )
         except (TypeError, ValueError):
@@ -113,6 +115,20 @@ class FinishedLines:
                 count += 1
             hashes[line] = value
         self._count = count
+
+    def columns(self) -> tuple[list[int], list[int]]:
+        """The finished lines and their key hashes, as `items` orders them, in two lists.
+
+        Built without a Python loop turn per line (`compress`, `map`): a rerun of a
+        finished batch of 100,000 lines takes them in milliseconds.
+        """
+        stored = self._hashes
+        lines = list(compress(range(len(stored)), stored))
+        hashes = list(map(sub, filter(None, stored), repeat(1)))
+        for line, digest in sorted(self._sparse.items()):
+            lines.append(line)
+            hashes.append(digest)
+        return lines, hashes
 
     def items(self) -> Iterator[tuple[int, int]]:
         """Each finished line and its key hash, in line order (lines kept aside last)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import click
 
 from sharkapi_ext import IMAGE_EXTENSIONS
 
-__all__ = ["check_destination", "check_directory", "emit_json"]
+__all__ = ["check_destination", "check_directory", "emit_json", "is_interactive"]
 
 _HINT = "-o/--output"
 #: The longest file name most file systems accept, in bytes.
@@ -126,3 +127,8 @@ def _names_the_image_may_take(path: Path) -> list[Path]:
 def emit_json(data: dict[str, Any]) -> None:
     """Print `data` as one line of JSON on stdout (non-ASCII characters kept as they are)."""
     click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def is_interactive() -> bool:
+    """Whether to draw live displays: only when stdout and stderr are both terminals."""
+    return sys.stdout.isatty() and sys.stderr.isatty()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from sharkapi_ext.cli import cli
 from sharkapi_ext.cli._group import COMMANDS
+from sharkapi_ext.sandbox import Sandbox
 
 _COMMAND_MODULES = {
     name: target.partition(":")[0]
@@ -102,3 +105,53 @@ def test_a_command_added_later_joins_the_mapping() -> None:
     del group.commands["extra"]
     assert "extra" not in group.commands
     assert sorted(group.commands) == sorted(COMMANDS)
+
+
+def _modules_after(code: str, cwd: str | None = None) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after running `code`."""
+    code += "\nprint(json.dumps(sorted({m.partition('.')[0] for m in sys.modules})))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# What a command that sends nothing need not load: the HTTP stack, the event loop, the
+# generated client and the terminal UI (a third of a second of start-up together).
+_HEAVY = {"httpx", "httpcore", "asyncio", "aiohttp", "sharkapi_client", "attrs", "rich"}
+
+
+def test_importing_the_sdk_loads_no_http_stack() -> None:
+    loaded = _modules_after("import json, sys, sharkapi_ext")
+    assert not loaded & _HEAVY, loaded & _HEAVY
+    # The lazy names still load what they need.
+    assert "httpx" in _modules_after("import json, sys; from sharkapi_ext import SharkAPI")
+
+
+def test_checking_a_batch_and_rerunning_a_finished_one_load_no_http_stack(
+    tmp_path: Path,
+) -> None:
+    """`batch --dry-run`, and a finished batch's rerun, start in a fraction of the time."""
+    from sharkapi_ext.cli import _journal
+
+    batch = tmp_path / "b.txt"
+    batch.write_text("".join(f"shark {i}\n" for i in range(3)))
+    out = tmp_path / "out"
+    run = (
+        "import json, sys; from sharkapi_ext.cli import main\n"
+        "try:\n    main({args!r})\nexcept SystemExit as exc:\n    assert exc.code == 0, exc\n"
+    )
+    dry = ["batch", str(batch), "--out", str(out), "--dry-run"]
+    loaded = _modules_after(run.format(args=dry))
+    assert not loaded & _HEAVY, loaded & _HEAVY
+    # A finished batch: run it once (in a sandbox of this process), then rerun it.
+    with Sandbox() as sandbox:
+        api = ["--base-url", sandbox.base_url, "--token", sandbox.token]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_journal, "_COMPACT_MIN_RECORDS", 0)  # as a big batch's history
+            first = CliRunner().invoke(cli, [*api, "batch", str(batch), "--out", str(out)])
+        assert first.exit_code == 0, first.output
+        rerun = ["--base-url", "http://127.0.0.1:9", "--token", "sk_test_x"]
+        rerun += ["batch", str(batch), "--out", str(out)]
+        loaded = _modules_after(run.format(args=rerun))
+    assert not loaded & _HEAVY, loaded & _HEAVY

@@ -7,7 +7,6 @@ exit status says how the batch ended.
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from sharkapi_ext.cli._batch_plan import (
     plan_batch,
 )
 from sharkapi_ext.cli._connection import cli_construction_errors, connection
-from sharkapi_ext.cli._display import is_interactive
 from sharkapi_ext.cli._errors import EXIT_FAILED, EXIT_UNKNOWN, SEE_EXIT_CODES
 from sharkapi_ext.cli._fields import mode_option
 from sharkapi_ext.cli._interrupt import progress
 from sharkapi_ext.cli._journal import Journal, JournalLockedError
-from sharkapi_ext.cli._output import check_directory
+from sharkapi_ext.cli._output import check_directory, is_interactive
 from sharkapi_ext.cli._params import RATE, SECONDS, decimal_amount
 from sharkapi_ext.cli._settings import connection_options, merge_settings
 
@@ -196,6 +194,8 @@ def batch(
         _print_summary(earlier, out)
         return
     check_directory(out, "--out")
+    import asyncio  # here: a rerun of a finished batch needs no event loop
+
     with connection(settings) as (base_url, token, poll):
         try:
             result = asyncio.run(

@@ -213,12 +213,6 @@ def _utf16_blocks(file: BinaryIO) -> Iterator[tuple[int, list[str | None]]]:
             yield number + 1, [None]  # a damaged file: said once, not once per line
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """Each line's 1-based number and text (None: not UTF-8), as `_line_blocks` reads them."""
-    for first, texts in _line_blocks(path):
-        yield from enumerate(texts, first)
-
-
 def _parse_json_line(text: str, default_mode: str) -> dict[str, Any]:
     """The request fields of a JSON line; ValueError names what is wrong."""
     try:

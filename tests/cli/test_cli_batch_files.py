@@ -150,7 +150,12 @@ def test_blocks_read_the_lines_a_line_by_line_reading_would(
     path.write_bytes(data)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_batch_file, "_BLOCK_BYTES", block)
-        assert list(_batch_file._lines(path)) == _line_by_line(data)
+        lines = [
+            (number, text)
+            for first, texts in _batch_file._line_blocks(path)
+            for number, text in enumerate(texts, first)
+        ]
+        assert lines == _line_by_line(data)
         # The runs the check pass takes hold the same requests, in the same order.
         items = [
             item
